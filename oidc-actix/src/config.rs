@@ -1,0 +1,610 @@
+//! Configuration: [`OidcAuth`] and its builder.
+
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use actix_web::HttpRequest;
+
+use crate::claims::ClaimConstraints;
+use crate::policy::parse_scopes;
+use crate::provider::Provider;
+
+/// A signature algorithm a token may use. HMAC and `none` are deliberately absent: a public
+/// client library has no business accepting tokens signed with a shared secret.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Algorithm {
+    /// RSASSA-PKCS1-v1_5 with SHA-256.
+    RS256,
+    /// RSASSA-PKCS1-v1_5 with SHA-384.
+    RS384,
+    /// RSASSA-PKCS1-v1_5 with SHA-512.
+    RS512,
+    /// RSASSA-PSS with SHA-256.
+    PS256,
+    /// RSASSA-PSS with SHA-384.
+    PS384,
+    /// RSASSA-PSS with SHA-512.
+    PS512,
+    /// ECDSA on P-256 with SHA-256.
+    ES256,
+    /// ECDSA on P-384 with SHA-384.
+    ES384,
+    /// EdDSA on Ed25519.
+    EdDSA,
+}
+
+impl Algorithm {
+    /// Every supported algorithm, the default allow-list.
+    pub const ALL: &'static [Algorithm] = &[
+        Self::RS256,
+        Self::RS384,
+        Self::RS512,
+        Self::PS256,
+        Self::PS384,
+        Self::PS512,
+        Self::ES256,
+        Self::ES384,
+        Self::EdDSA,
+    ];
+
+    /// The JOSE name (`"RS256"`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::RS256 => "RS256",
+            Self::RS384 => "RS384",
+            Self::RS512 => "RS512",
+            Self::PS256 => "PS256",
+            Self::PS384 => "PS384",
+            Self::PS512 => "PS512",
+            Self::ES256 => "ES256",
+            Self::ES384 => "ES384",
+            Self::EdDSA => "EdDSA",
+        }
+    }
+
+    /// The algorithm with this JOSE name; `None` for unsupported ones, `none` and HMAC included.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.iter().copied().find(|alg| alg.name() == name)
+    }
+
+    pub(crate) fn is_rsa(self) -> bool {
+        matches!(
+            self,
+            Self::RS256 | Self::RS384 | Self::RS512 | Self::PS256 | Self::PS384 | Self::PS512
+        )
+    }
+
+    pub(crate) fn to_jsonwebtoken(self) -> jsonwebtoken::Algorithm {
+        use jsonwebtoken::Algorithm as J;
+        match self {
+            Self::RS256 => J::RS256,
+            Self::RS384 => J::RS384,
+            Self::RS512 => J::RS512,
+            Self::PS256 => J::PS256,
+            Self::PS384 => J::PS384,
+            Self::PS512 => J::PS512,
+            Self::ES256 => J::ES256,
+            Self::ES384 => J::ES384,
+            Self::EdDSA => J::EdDSA,
+        }
+    }
+}
+
+impl fmt::Display for Algorithm {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A secret string: shown as `[redacted]` by `Debug`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// The secret itself; keep it out of logs.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+/// Why a configuration was refused by [`OidcAuthBuilder::build`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// Neither a discovery URL nor both `jwks_uri` and `issuer` overrides were given.
+    NoProvider,
+    /// An option that must be an absolute `http(s)` URL is not one.
+    InvalidUrl {
+        /// The builder option.
+        option: &'static str,
+        /// What was given.
+        value: String,
+    },
+    /// The scope string holds characters RFC 6749 §3.3 does not allow.
+    InvalidScopes(String),
+    /// The algorithm allow-list is empty.
+    NoAlgorithms,
+    /// A numeric or duration option is out of its range.
+    OutOfRange {
+        /// The builder option.
+        option: &'static str,
+        /// The allowed range.
+        allowed: &'static str,
+    },
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::NoProvider => f.write_str(
+                "no identity provider: set `discovery_url`, or both `jwks_uri` and `issuer`",
+            ),
+            Self::InvalidUrl { option, value } => {
+                write!(
+                    f,
+                    "`{option}` must be an absolute http or https URL, got {value:?}"
+                )
+            }
+            Self::InvalidScopes(why) => write!(f, "invalid `scopes`: {why}"),
+            Self::NoAlgorithms => f.write_str("`algorithms` must allow at least one algorithm"),
+            Self::OutOfRange { option, allowed } => write!(f, "`{option}` must be {allowed}"),
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// The validated configuration.
+#[derive(Debug)]
+pub(crate) struct Config {
+    pub(crate) client_id: String,
+    pub(crate) client_secret: Option<Secret>,
+    pub(crate) discovery_url: Option<String>,
+    pub(crate) scopes: Vec<String>,
+    pub(crate) audience: Option<String>,
+    pub(crate) proxy: Option<String>,
+    pub(crate) claims: ClaimConstraints,
+    pub(crate) offline_access: bool,
+    pub(crate) timeout: Duration,
+    pub(crate) jwks_uri: Option<String>,
+    pub(crate) issuer: Option<String>,
+    pub(crate) leeway: Duration,
+    pub(crate) algorithms: Vec<Algorithm>,
+    pub(crate) jwks_ttl: Duration,
+    pub(crate) jwks_refetch_cooldown: Duration,
+    pub(crate) max_keys: usize,
+    pub(crate) token_cache_capacity: usize,
+    pub(crate) max_token_bytes: usize,
+}
+
+/// OpenID Connect protection for an actix-web application: configuration, the provider's
+/// discovery document and keys, and the verified-token cache.
+///
+/// Build one with [`OidcAuth::builder`], then register it with
+/// `App::configure(auth.routes("/api"))` (which also makes it available to the extractors) or
+/// with `App::app_data(auth.clone())`. Cloning is cheap; all clones share one state, so one
+/// `OidcAuth` serves every actix worker.
+#[derive(Clone)]
+pub struct OidcAuth {
+    pub(crate) inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    /// Identifies this instance in the per-worker token caches.
+    pub(crate) id: u64,
+    pub(crate) config: Config,
+    pub(crate) provider: Arc<Provider>,
+}
+
+impl fmt::Debug for OidcAuth {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OidcAuth")
+            .field("config", &self.inner.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl OidcAuth {
+    /// Starts a configuration with the defaults of py-oidc-auth.
+    pub fn builder() -> OidcAuthBuilder {
+        OidcAuthBuilder::default()
+    }
+
+    /// The instance registered with the application, or `None` (logged with the fix).
+    pub(crate) fn from_app_data(req: &HttpRequest) -> Option<&OidcAuth> {
+        let found = req.app_data::<OidcAuth>();
+        if found.is_none() {
+            log::error!(
+                "oidc-actix: a protected route was called but no OidcAuth is registered; add \
+                 `.configure(auth.routes(\"/api\"))` or `.app_data(auth.clone())` to the App"
+            );
+        }
+        found
+    }
+
+    /// The claim constraints that apply when a route names none.
+    pub(crate) fn default_claims(&self) -> &ClaimConstraints {
+        &self.inner.config.claims
+    }
+
+    /// Loads the discovery document and the key set now instead of on the first request.
+    ///
+    /// Call it at start-up to find configuration mistakes early. A failure is returned (and the
+    /// application can start anyway): validation then retries by itself, with a capped backoff.
+    pub async fn warm_up(&self) -> Result<(), crate::ProviderError> {
+        self.inner.provider.refresh_now().await
+    }
+}
+
+/// Builds an [`OidcAuth`]. Every option has the default of py-oidc-auth or a documented safe one.
+///
+/// ```
+/// use std::time::Duration;
+/// use oidc_actix::{ClaimConstraints, OidcAuth};
+///
+/// let auth = OidcAuth::builder()
+///     .client_id("my client")
+///     .client_secret("secret")
+///     .discovery_url("https://idp.example.org/realms/demo/.well-known/openid-configuration")
+///     .scopes("myscope profile email")
+///     .audience("my client")
+///     .claims(ClaimConstraints::new().require("groups", ["staff"]))
+///     .leeway(Duration::from_secs(30))
+///     .build()
+///     .expect("valid configuration");
+/// # drop(auth);
+/// ```
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct OidcAuthBuilder {
+    client_id: String,
+    client_secret: Option<Secret>,
+    discovery_url: Option<String>,
+    scopes: String,
+    audience: Option<String>,
+    proxy: Option<String>,
+    claims: ClaimConstraints,
+    offline_access: bool,
+    timeout: Duration,
+    jwks_uri: Option<String>,
+    issuer: Option<String>,
+    leeway: Duration,
+    algorithms: Vec<Algorithm>,
+    jwks_ttl: Duration,
+    jwks_refetch_cooldown: Duration,
+    max_keys: usize,
+    token_cache_capacity: usize,
+    max_token_bytes: usize,
+}
+
+impl Default for OidcAuthBuilder {
+    fn default() -> Self {
+        Self {
+            client_id: String::new(),
+            client_secret: None,
+            discovery_url: None,
+            scopes: "profile email".to_owned(),
+            audience: None,
+            proxy: None,
+            claims: ClaimConstraints::new(),
+            offline_access: true,
+            timeout: Duration::from_secs(10),
+            jwks_uri: None,
+            issuer: None,
+            leeway: Duration::from_secs(60),
+            algorithms: Algorithm::ALL.to_vec(),
+            jwks_ttl: Duration::from_secs(15 * 60),
+            jwks_refetch_cooldown: Duration::from_secs(30),
+            max_keys: 32,
+            token_cache_capacity: 4096,
+            max_token_bytes: 16 * 1024,
+        }
+    }
+}
+
+fn non_empty(value: impl Into<String>) -> Option<String> {
+    Some(value.into()).filter(|v| !v.is_empty())
+}
+
+impl OidcAuthBuilder {
+    /// The OAuth client id: sent to the provider by the auth routes.
+    pub fn client_id(mut self, client_id: impl Into<String>) -> Self {
+        self.client_id = client_id.into();
+        self
+    }
+
+    /// The client secret of a confidential client (HTTP Basic towards the token endpoint).
+    /// Empty means a public client.
+    pub fn client_secret(mut self, secret: impl Into<String>) -> Self {
+        self.client_secret = non_empty(secret).map(Secret);
+        self
+    }
+
+    /// The full URL of the provider's `.well-known/openid-configuration`.
+    pub fn discovery_url(mut self, url: impl Into<String>) -> Self {
+        self.discovery_url = non_empty(url);
+        self
+    }
+
+    /// Space-separated scopes requested at login and for the device flow (default `profile email`).
+    pub fn scopes(mut self, scopes: impl Into<String>) -> Self {
+        self.scopes = scopes.into();
+        self
+    }
+
+    /// The audience tokens must carry in `aud`. Without one, `aud` is not checked and tokens
+    /// issued to *any* client of the provider are accepted (a warning says so at build time).
+    pub fn audience(mut self, audience: impl Into<String>) -> Self {
+        self.audience = non_empty(audience);
+        self
+    }
+
+    /// The application's public base URL, used to build default redirect URIs.
+    pub fn proxy(mut self, proxy: impl Into<String>) -> Self {
+        self.proxy = non_empty(proxy);
+        self
+    }
+
+    /// Claim constraints applied by every route that names none (default: none).
+    pub fn claims(mut self, claims: ClaimConstraints) -> Self {
+        self.claims = claims;
+        self
+    }
+
+    /// Whether the device flow asks for `offline_access` (default `true`).
+    pub fn offline_access(mut self, offline_access: bool) -> Self {
+        self.offline_access = offline_access;
+        self
+    }
+
+    /// The timeout of every call to the provider (default 10 s).
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Uses this key-set URL instead of the discovery document's `jwks_uri`.
+    pub fn jwks_uri(mut self, url: impl Into<String>) -> Self {
+        self.jwks_uri = non_empty(url);
+        self
+    }
+
+    /// Expects this `iss` instead of the discovery document's `issuer`.
+    pub fn issuer(mut self, issuer: impl Into<String>) -> Self {
+        self.issuer = non_empty(issuer);
+        self
+    }
+
+    /// Clock-skew tolerance for `exp`, `nbf` and `iat` (default 60 s; at most 10 minutes).
+    pub fn leeway(mut self, leeway: Duration) -> Self {
+        self.leeway = leeway;
+        self
+    }
+
+    /// The signature algorithms accepted (default: all of [`Algorithm::ALL`]).
+    pub fn algorithms(mut self, algorithms: impl IntoIterator<Item = Algorithm>) -> Self {
+        self.algorithms = algorithms.into_iter().collect();
+        self
+    }
+
+    /// How long a fetched key set is used before it is refreshed in the background (default
+    /// 15 minutes). Requests keep using the current keys while the refresh runs.
+    pub fn jwks_ttl(mut self, ttl: Duration) -> Self {
+        self.jwks_ttl = ttl;
+        self
+    }
+
+    /// The minimum time between two key-set fetches caused by tokens with an unknown `kid`
+    /// (default 30 s, at least 1 s): a rotated key is picked up within that time, and a flood of
+    /// forged `kid`s costs the provider at most one request per window.
+    pub fn jwks_refetch_cooldown(mut self, cooldown: Duration) -> Self {
+        self.jwks_refetch_cooldown = cooldown;
+        self
+    }
+
+    /// The most keys kept from one key set (default 32).
+    pub fn max_keys(mut self, max_keys: usize) -> Self {
+        self.max_keys = max_keys;
+        self
+    }
+
+    /// How many verified tokens each actix worker remembers (default 4096; 0 disables the cache).
+    pub fn token_cache_capacity(mut self, capacity: usize) -> Self {
+        self.token_cache_capacity = capacity;
+        self
+    }
+
+    /// Tokens longer than this are rejected before any parsing (default 16 KiB).
+    pub fn max_token_bytes(mut self, bytes: usize) -> Self {
+        self.max_token_bytes = bytes;
+        self
+    }
+
+    /// Checks the configuration and builds the [`OidcAuth`]. Nothing is fetched yet.
+    pub fn build(self) -> Result<OidcAuth, ConfigError> {
+        for (option, value) in [
+            ("discovery_url", &self.discovery_url),
+            ("jwks_uri", &self.jwks_uri),
+            ("proxy", &self.proxy),
+        ] {
+            if let Some(value) = value {
+                check_url(option, value)?;
+            }
+        }
+        if self.discovery_url.is_none() && (self.jwks_uri.is_none() || self.issuer.is_none()) {
+            return Err(ConfigError::NoProvider);
+        }
+        let scopes =
+            parse_scopes(&self.scopes).map_err(|e| ConfigError::InvalidScopes(e.to_string()))?;
+        if self.algorithms.is_empty() {
+            return Err(ConfigError::NoAlgorithms);
+        }
+        let ranges: [(&'static str, bool, &'static str); 5] = [
+            (
+                "leeway",
+                self.leeway <= Duration::from_secs(600),
+                "at most 10 minutes",
+            ),
+            (
+                "timeout",
+                self.timeout >= Duration::from_millis(100),
+                "at least 100 ms",
+            ),
+            (
+                "jwks_refetch_cooldown",
+                self.jwks_refetch_cooldown >= Duration::from_secs(1),
+                "at least 1 s",
+            ),
+            ("max_keys", self.max_keys >= 1, "at least 1"),
+            (
+                "max_token_bytes",
+                self.max_token_bytes >= 256,
+                "at least 256",
+            ),
+        ];
+        if let Some((option, _, allowed)) = ranges.into_iter().find(|(_, ok, _)| !ok) {
+            return Err(ConfigError::OutOfRange { option, allowed });
+        }
+        if self.audience.is_none() {
+            log::warn!(
+                "oidc-actix: no audience configured, so `aud` is not checked: tokens issued to any \
+                 client of the provider are accepted. Set `OidcAuthBuilder::audience`."
+            );
+        }
+        let mut algorithms = self.algorithms;
+        algorithms.dedup();
+        let config = Config {
+            client_id: self.client_id,
+            client_secret: self.client_secret,
+            discovery_url: self.discovery_url,
+            scopes,
+            audience: self.audience,
+            proxy: self.proxy,
+            claims: self.claims,
+            offline_access: self.offline_access,
+            timeout: self.timeout,
+            jwks_uri: self.jwks_uri,
+            issuer: self.issuer,
+            leeway: self.leeway,
+            algorithms,
+            jwks_ttl: self.jwks_ttl,
+            jwks_refetch_cooldown: self.jwks_refetch_cooldown,
+            max_keys: self.max_keys,
+            token_cache_capacity: self.token_cache_capacity,
+            max_token_bytes: self.max_token_bytes,
+        };
+        static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+        let provider = Arc::new(Provider::new(&config));
+        Ok(OidcAuth {
+            inner: Arc::new(Inner {
+                id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+                config,
+                provider,
+            }),
+        })
+    }
+}
+
+fn check_url(option: &'static str, value: &str) -> Result<(), ConfigError> {
+    let rest = value
+        .strip_prefix("https://")
+        .or_else(|| value.strip_prefix("http://"));
+    let host = rest.map(|r| r.split(['/', '?', '#']).next().unwrap_or_default());
+    match host {
+        Some(host) if !host.is_empty() && !host.contains(char::is_whitespace) => Ok(()),
+        _ => Err(ConfigError::InvalidUrl {
+            option,
+            value: value.to_owned(),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn base() -> OidcAuthBuilder {
+        OidcAuth::builder().discovery_url("http://127.0.0.1:1/.well-known/openid-configuration")
+    }
+
+    #[test]
+    fn a_provider_is_required_and_overrides_suffice_without_discovery() {
+        assert_eq!(
+            OidcAuth::builder().build().unwrap_err(),
+            ConfigError::NoProvider
+        );
+        assert_eq!(
+            OidcAuth::builder()
+                .jwks_uri("http://idp/jwks")
+                .build()
+                .unwrap_err(),
+            ConfigError::NoProvider
+        );
+        assert!(
+            OidcAuth::builder()
+                .jwks_uri("http://idp/jwks")
+                .issuer("http://idp")
+                .build()
+                .is_ok()
+        );
+    }
+
+    #[test]
+    fn malformed_options_are_typed_errors() {
+        assert!(matches!(
+            OidcAuth::builder().discovery_url("idp.example.org").build(),
+            Err(ConfigError::InvalidUrl {
+                option: "discovery_url",
+                ..
+            })
+        ));
+        assert!(matches!(
+            base().scopes("a \"b\"").build(),
+            Err(ConfigError::InvalidScopes(_))
+        ));
+        assert_eq!(
+            base().algorithms([]).build().unwrap_err(),
+            ConfigError::NoAlgorithms
+        );
+        assert!(matches!(
+            base().leeway(Duration::from_secs(3600)).build(),
+            Err(ConfigError::OutOfRange {
+                option: "leeway",
+                ..
+            })
+        ));
+        assert!(matches!(
+            base().jwks_refetch_cooldown(Duration::ZERO).build(),
+            Err(ConfigError::OutOfRange {
+                option: "jwks_refetch_cooldown",
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn debug_redacts_the_client_secret() {
+        let auth = base().client_secret("hunter2").build().unwrap();
+        let shown = format!("{auth:?}");
+        assert!(shown.contains("[redacted]"));
+        assert!(!shown.contains("hunter2"));
+    }
+
+    #[test]
+    fn algorithm_names_round_trip_and_exclude_hmac_and_none() {
+        for alg in Algorithm::ALL {
+            assert_eq!(Algorithm::from_name(alg.name()), Some(*alg));
+        }
+        assert_eq!(Algorithm::from_name("none"), None);
+        assert_eq!(Algorithm::from_name("HS256"), None);
+    }
+}

@@ -1,0 +1,308 @@
+//! The provider's key set (RFC 7517): which published keys may verify which tokens.
+//!
+//! Only signature keys of supported types and sane sizes are kept. A key that names its `alg`
+//! verifies that algorithm only; a key without `alg` verifies the algorithms of its type and curve.
+//! Symmetric (`oct`) keys are never kept, so a token signed with HMAC over a published key
+//! (algorithm confusion) has nothing to verify against.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jsonwebtoken::DecodingKey;
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::config::Algorithm;
+
+/// A key that may verify signatures, with what it may verify.
+pub(crate) struct VerificationKey {
+    pub(crate) decoding: DecodingKey,
+    kind: KeyKind,
+    alg: Option<Algorithm>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum KeyKind {
+    Rsa,
+    EcP256,
+    EcP384,
+    Ed25519,
+}
+
+impl VerificationKey {
+    /// Whether a token signed with `alg` may be verified with this key.
+    pub(crate) fn permits(&self, alg: Algorithm) -> bool {
+        let fits_kind = match self.kind {
+            KeyKind::Rsa => alg.is_rsa(),
+            KeyKind::EcP256 => alg == Algorithm::ES256,
+            KeyKind::EcP384 => alg == Algorithm::ES384,
+            KeyKind::Ed25519 => alg == Algorithm::EdDSA,
+        };
+        fits_kind && self.alg.is_none_or(|published| published == alg)
+    }
+}
+
+/// The keys in force, with the issuer they vouch for.
+pub(crate) struct KeySet {
+    by_kid: HashMap<String, Arc<VerificationKey>>,
+    /// The only key, when the set has exactly one: tokens without `kid` may use it.
+    only: Option<Arc<VerificationKey>>,
+    pub(crate) issuer: String,
+    pub(crate) fetched_at: Instant,
+    /// Distinguishes key sets, so caches can drop what an older set vouched for.
+    pub(crate) generation: u64,
+}
+
+impl KeySet {
+    /// The key for a token's `kid` (or, without one, the set's only key).
+    pub(crate) fn find(&self, kid: Option<&str>) -> Option<&Arc<VerificationKey>> {
+        match kid {
+            Some(kid) => self.by_kid.get(kid),
+            None => self.only.as_ref(),
+        }
+    }
+
+    /// Whether `key` is still published under `kid`.
+    pub(crate) fn still_holds(&self, kid: Option<&str>, key: &Arc<VerificationKey>) -> bool {
+        self.find(kid)
+            .is_some_and(|current| Arc::ptr_eq(current, key))
+    }
+
+    /// Number of usable keys.
+    pub(crate) fn len(&self) -> usize {
+        self.by_kid.len().max(usize::from(self.only.is_some()))
+    }
+}
+
+/// The members of a JWK this crate reads.
+#[derive(Deserialize)]
+struct RawJwk {
+    kty: String,
+    #[serde(default, rename = "use")]
+    use_: Option<String>,
+    #[serde(default)]
+    key_ops: Option<Vec<String>>,
+    #[serde(default)]
+    alg: Option<String>,
+    #[serde(default)]
+    kid: Option<String>,
+    #[serde(default)]
+    n: Option<String>,
+    #[serde(default)]
+    e: Option<String>,
+    #[serde(default)]
+    crv: Option<String>,
+    #[serde(default)]
+    x: Option<String>,
+    #[serde(default)]
+    y: Option<String>,
+}
+
+/// Why a key was left out (logged at debug level, never an error: one odd key must not cost
+/// the others).
+fn parse_key(raw: &RawJwk, allowed: &[Algorithm]) -> Result<VerificationKey, &'static str> {
+    if raw.use_.as_deref().is_some_and(|u| u != "sig") {
+        return Err("not a signature key");
+    }
+    if raw
+        .key_ops
+        .as_ref()
+        .is_some_and(|ops| !ops.iter().any(|op| op == "verify"))
+    {
+        return Err("key_ops does not allow verify");
+    }
+    let alg = match raw.alg.as_deref() {
+        None => None,
+        Some(name) => Some(Algorithm::from_name(name).ok_or("unsupported alg")?),
+    };
+    let b64 = |part: &Option<String>| -> Result<Vec<u8>, &'static str> {
+        URL_SAFE_NO_PAD
+            .decode(part.as_deref().ok_or("missing key member")?)
+            .map_err(|_| "bad base64url")
+    };
+    let (kind, decoding) = match (raw.kty.as_str(), raw.crv.as_deref()) {
+        ("RSA", _) => {
+            let n = b64(&raw.n)?;
+            let e = b64(&raw.e)?;
+            let modulus = n.iter().skip_while(|b| **b == 0).count();
+            // 2048 to 8192 bits: smaller keys are breakable, larger ones are a CPU-exhaustion lever.
+            if !(256..=1024).contains(&modulus) {
+                return Err("RSA modulus size out of range");
+            }
+            if e.is_empty() || e.len() > 8 || e.last().is_some_and(|b| b & 1 == 0) {
+                return Err("bad RSA exponent");
+            }
+            (KeyKind::Rsa, DecodingKey::from_rsa_raw_components(&n, &e))
+        }
+        ("EC", Some(curve @ ("P-256" | "P-384"))) => {
+            let (kind, size) = if curve == "P-256" {
+                (KeyKind::EcP256, 32)
+            } else {
+                (KeyKind::EcP384, 48)
+            };
+            let (x, y) = (b64(&raw.x)?, b64(&raw.y)?);
+            if x.len() != size || y.len() != size {
+                return Err("EC coordinates of the wrong size");
+            }
+            let mut point = Vec::with_capacity(1 + 2 * size);
+            point.push(0x04);
+            point.extend_from_slice(&x);
+            point.extend_from_slice(&y);
+            (kind, DecodingKey::from_ec_der(&point))
+        }
+        ("OKP", Some("Ed25519")) => {
+            let x = b64(&raw.x)?;
+            if x.len() != 32 {
+                return Err("Ed25519 key of the wrong size");
+            }
+            (KeyKind::Ed25519, DecodingKey::from_ed_der(&x))
+        }
+        _ => return Err("unsupported key type"),
+    };
+    let key = VerificationKey {
+        decoding,
+        kind,
+        alg,
+    };
+    if !allowed.iter().any(|alg| key.permits(*alg)) {
+        return Err("no allowed algorithm fits this key");
+    }
+    Ok(key)
+}
+
+/// Builds a key set from a JWKS document, keeping at most `max_keys` usable keys.
+pub(crate) fn key_set_from_jwks(
+    document: &Value,
+    allowed: &[Algorithm],
+    max_keys: usize,
+    issuer: String,
+    generation: u64,
+) -> Result<KeySet, String> {
+    let keys = document
+        .get("keys")
+        .and_then(Value::as_array)
+        .ok_or("no `keys` array in the JWKS")?;
+    let mut by_kid = HashMap::new();
+    let mut without_kid = Vec::new();
+    for entry in keys {
+        let parsed = RawJwk::deserialize(entry)
+            .map_err(|e| e.to_string())
+            .and_then(|raw| {
+                let key = parse_key(&raw, allowed).map_err(str::to_owned)?;
+                Ok((raw.kid, key))
+            });
+        match parsed {
+            Ok(_) if by_kid.len() + without_kid.len() >= max_keys => {
+                log::warn!(
+                    "oidc-actix: the JWKS has more than {max_keys} usable keys; ignoring the rest"
+                );
+                break;
+            }
+            Ok((Some(kid), key)) => {
+                if by_kid.contains_key(&kid) {
+                    log::warn!(
+                        "oidc-actix: the JWKS publishes kid {kid:?} twice; keeping the first"
+                    );
+                } else {
+                    by_kid.insert(kid, Arc::new(key));
+                }
+            }
+            Ok((None, key)) => without_kid.push(Arc::new(key)),
+            Err(why) => log::debug!("oidc-actix: ignoring a JWKS entry: {why}"),
+        }
+    }
+    let only = match (by_kid.len(), without_kid.len()) {
+        (1, 0) => by_kid.values().next().cloned(),
+        (0, 1) => without_kid.pop(),
+        _ => None,
+    };
+    if by_kid.is_empty() && only.is_none() {
+        return Err("the JWKS holds no usable signature key".to_owned());
+    }
+    Ok(KeySet {
+        by_kid,
+        only,
+        issuer,
+        fetched_at: Instant::now(),
+        generation,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const ALL: &[Algorithm] = Algorithm::ALL;
+
+    fn rsa(kid: &str, alg: Option<&str>) -> Value {
+        let n = URL_SAFE_NO_PAD.encode([0xC5u8; 256]);
+        let mut jwk = json!({"kty": "RSA", "kid": kid, "n": n, "e": "AQAB"});
+        if let Some(alg) = alg {
+            jwk["alg"] = json!(alg);
+        }
+        jwk
+    }
+
+    fn set(keys: Vec<Value>) -> Result<KeySet, String> {
+        key_set_from_jwks(&json!({ "keys": keys }), ALL, 8, "https://idp".into(), 1)
+    }
+
+    #[test]
+    fn a_published_alg_pins_the_key_to_it() {
+        let keys = set(vec![rsa("a", Some("RS256")), rsa("b", None)]).unwrap();
+        let a = keys.find(Some("a")).unwrap();
+        assert!(a.permits(Algorithm::RS256));
+        assert!(!a.permits(Algorithm::RS384));
+        assert!(!a.permits(Algorithm::PS256));
+        let b = keys.find(Some("b")).unwrap();
+        assert!(b.permits(Algorithm::PS512));
+        assert!(!b.permits(Algorithm::ES256));
+        assert!(
+            keys.find(None).is_none(),
+            "two keys: a token without kid names none"
+        );
+    }
+
+    #[test]
+    fn unusable_keys_are_ignored() {
+        let small = json!({"kty": "RSA", "kid": "small", "n": URL_SAFE_NO_PAD.encode([0xC5u8; 128]), "e": "AQAB"});
+        let enc = {
+            let mut k = rsa("enc", None);
+            k["use"] = json!("enc");
+            k
+        };
+        let oct = json!({"kty": "oct", "kid": "hmac", "k": "c2VjcmV0"});
+        let hs = rsa("hs", Some("HS256"));
+        let bad_ec = json!({"kty": "EC", "crv": "P-256", "kid": "ec", "x": "AAAA", "y": "AAAA"});
+        let keys = set(vec![small, enc, oct, hs, bad_ec, rsa("ok", None)]).unwrap();
+        assert_eq!(keys.len(), 1);
+        assert!(keys.find(Some("ok")).is_some());
+        assert!(
+            keys.find(None).is_some(),
+            "the only key serves tokens without kid"
+        );
+    }
+
+    #[test]
+    fn an_empty_or_useless_set_is_an_error() {
+        assert!(set(vec![]).is_err());
+        assert!(set(vec![json!({"kty": "oct", "k": "c2VjcmV0"})]).is_err());
+        assert!(key_set_from_jwks(&json!({"nokeys": []}), ALL, 8, String::new(), 1).is_err());
+    }
+
+    #[test]
+    fn the_number_of_keys_is_bounded() {
+        let keys: Vec<Value> = (0..20).map(|i| rsa(&format!("k{i}"), None)).collect();
+        assert_eq!(set(keys).unwrap().len(), 8);
+    }
+
+    #[test]
+    fn keys_outside_the_allowed_algorithms_are_dropped() {
+        let doc = json!({"keys": [rsa("r", None)]});
+        assert!(key_set_from_jwks(&doc, &[Algorithm::ES256], 8, String::new(), 1).is_err());
+    }
+}

@@ -1,0 +1,41 @@
+#![doc = include_str!("../../README.md")]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+mod cache;
+mod claims;
+mod config;
+mod discovery;
+mod error;
+mod extract;
+mod http;
+mod jwks;
+mod policy;
+mod provider;
+mod routes;
+mod token;
+mod verify;
+
+#[cfg(feature = "testing")]
+pub mod testing;
+
+#[doc(hidden)]
+#[path = "private.rs"]
+pub mod __private;
+
+pub use claims::{ClaimConstraints, ClaimRule, ClaimValue, ClaimsFormatError};
+pub use config::{Algorithm, ConfigError, OidcAuth, OidcAuthBuilder, Secret};
+pub use error::{AuthError, InvalidToken};
+pub use extract::{Authenticated, ClaimsType, MaybeAuthenticated};
+pub use http::FetchError;
+pub use policy::{InvalidScopes, Policy};
+pub use provider::ProviderError;
+pub use token::{Access, Audience, Claims, IdToken};
+
+/// The attribute macros, used as `#[auth::required]` and `#[auth::optional]`.
+///
+/// A module rather than top-level macros so the attributes read like py-oidc-auth's
+/// `@auth.required()`, and so `use oidc_actix::auth;` can sit next to a variable named `auth`
+/// (modules and values live in different namespaces).
+pub mod auth {
+    pub use oidc_actix_macros::{optional, required};
+}

@@ -1,0 +1,294 @@
+//! The provider's discovery document and key set, and how they are kept fresh.
+//!
+//! Requests read the current key set through an [`ArcSwapOption`]: no lock, no I/O. Fetches run
+//! in a spawned task, one at a time (single-flight: concurrent requests that need a fetch wait on
+//! the same one), and are rate-limited:
+//!
+//! * after a failure, the next attempt waits a backoff (1 s doubling to 15 s), so a provider that
+//!   is down costs it one request per backoff and one that comes back is used again within 15 s;
+//! * a token with an unknown `kid` may cause a fetch at most once per
+//!   `jwks_refetch_cooldown`, so forged `kid`s cannot turn into traffic towards the provider;
+//! * a key set older than `jwks_ttl` is refreshed in the background while requests keep using it;
+//!   a failed refresh keeps the keys we have.
+
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use arc_swap::{ArcSwapOption, Guard};
+use futures::FutureExt as _;
+use futures::channel::oneshot;
+use futures::future::Shared;
+
+use crate::config::{Algorithm, Config};
+use crate::discovery::ProviderMetadata;
+use crate::http::{FetchError, get_json};
+use crate::jwks::{KeySet, key_set_from_jwks};
+
+const FIRST_BACKOFF: Duration = Duration::from_secs(1);
+const MAX_BACKOFF: Duration = Duration::from_secs(15);
+
+/// Why the provider's keys could not be loaded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ProviderError {
+    /// The discovery document could not be fetched or read.
+    Discovery(FetchError),
+    /// Neither the discovery document nor the configuration names a `jwks_uri`.
+    NoJwksUri,
+    /// Neither the discovery document nor the configuration names an `issuer`.
+    NoIssuer,
+    /// The key set could not be fetched or read.
+    Jwks(FetchError),
+    /// The key set holds no key this configuration can use.
+    NoUsableKeys(String),
+    /// A fetch is not allowed yet (backoff after a failure).
+    Backoff,
+    /// The fetch was abandoned (its runtime shut down).
+    Abandoned,
+}
+
+impl fmt::Display for ProviderError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Discovery(e) => write!(f, "discovery document: {e}"),
+            Self::NoJwksUri => {
+                f.write_str("no jwks_uri in the discovery document or configuration")
+            }
+            Self::NoIssuer => f.write_str("no issuer in the discovery document or configuration"),
+            Self::Jwks(e) => write!(f, "key set: {e}"),
+            Self::NoUsableKeys(why) => write!(f, "key set: {why}"),
+            Self::Backoff => f.write_str("waiting before the next attempt after a failure"),
+            Self::Abandoned => f.write_str("the fetch was abandoned"),
+        }
+    }
+}
+
+impl std::error::Error for ProviderError {}
+
+/// Why a fetch is wanted; each reason has its own rate limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Reason {
+    /// No keys yet.
+    Initial,
+    /// A token names a `kid` the current set does not have.
+    UnknownKid,
+    /// The current set is older than its TTL.
+    Stale,
+}
+
+/// A fetch in progress, which any number of requests may await.
+pub(crate) type PendingFetch = Shared<oneshot::Receiver<Result<(), ProviderError>>>;
+
+pub(crate) struct Provider {
+    discovery_url: Option<String>,
+    jwks_uri: Option<String>,
+    issuer: Option<String>,
+    timeout: Duration,
+    ttl: Duration,
+    cooldown: Duration,
+    max_keys: usize,
+    algorithms: Vec<Algorithm>,
+    metadata: ArcSwapOption<ProviderMetadata>,
+    keys: ArcSwapOption<KeySet>,
+    generation: AtomicU64,
+    /// Milliseconds since `epoch` before which a stale key set is not refreshed again; read
+    /// without the lock so stale-but-working keys cost requests nothing.
+    next_stale_refresh_ms: AtomicU64,
+    epoch: Instant,
+    state: Mutex<FetchState>,
+}
+
+#[derive(Default)]
+struct FetchState {
+    in_flight: Option<PendingFetch>,
+    failures: u32,
+    retry_at: Option<Instant>,
+    last_unknown_kid_fetch: Option<Instant>,
+}
+
+impl Provider {
+    pub(crate) fn new(config: &Config) -> Self {
+        Self {
+            discovery_url: config.discovery_url.clone(),
+            jwks_uri: config.jwks_uri.clone(),
+            issuer: config.issuer.clone(),
+            timeout: config.timeout,
+            ttl: config.jwks_ttl,
+            cooldown: config.jwks_refetch_cooldown,
+            max_keys: config.max_keys,
+            algorithms: config.algorithms.clone(),
+            metadata: ArcSwapOption::empty(),
+            keys: ArcSwapOption::empty(),
+            generation: AtomicU64::new(0),
+            next_stale_refresh_ms: AtomicU64::new(0),
+            epoch: Instant::now(),
+            state: Mutex::new(FetchState::default()),
+        }
+    }
+
+    /// The current key set, if one was ever loaded. Lock-free.
+    pub(crate) fn keys(&self) -> Guard<Option<Arc<KeySet>>> {
+        self.keys.load()
+    }
+
+    /// Starts a background refresh if `keys` has outlived its TTL (rate-limited without a lock).
+    pub(crate) fn refresh_if_stale(self: &Arc<Self>, keys: &KeySet) {
+        if keys.fetched_at.elapsed() < self.ttl {
+            return;
+        }
+        let now_ms = self.epoch.elapsed().as_millis() as u64;
+        if now_ms < self.next_stale_refresh_ms.load(Ordering::Relaxed) {
+            return;
+        }
+        self.next_stale_refresh_ms
+            .store(now_ms + 1000, Ordering::Relaxed);
+        // Fire and forget: the spawned fetch completes whether or not anyone waits for it.
+        drop(self.begin(Reason::Stale));
+    }
+
+    fn lock(&self) -> MutexGuard<'_, FetchState> {
+        // The state stays consistent at every step, so a panic elsewhere cannot corrupt it.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Joins the fetch in progress or starts one, if its rate limit allows; `None` otherwise.
+    /// Must run inside an actix (tokio local) runtime.
+    pub(crate) fn begin(self: &Arc<Self>, reason: Reason) -> Option<PendingFetch> {
+        let mut state = self.lock();
+        if let Some(pending) = &state.in_flight {
+            return Some(pending.clone());
+        }
+        let now = Instant::now();
+        if state.retry_at.is_some_and(|at| now < at) {
+            return None;
+        }
+        if reason == Reason::UnknownKid {
+            if state
+                .last_unknown_kid_fetch
+                .is_some_and(|at| now < at + self.cooldown)
+            {
+                return None;
+            }
+            state.last_unknown_kid_fetch = Some(now);
+        }
+        let (done, pending) = oneshot::channel();
+        let pending = pending.shared();
+        state.in_flight = Some(pending.clone());
+        drop(state);
+        let guard = FetchGuard {
+            provider: Arc::clone(self),
+            outcome: None,
+        };
+        actix_rt::spawn(guard.run(done));
+        Some(pending)
+    }
+
+    /// Fetches now (single-flight, ignoring the unknown-kid cooldown but not the backoff).
+    pub(crate) async fn refresh_now(self: &Arc<Self>) -> Result<(), ProviderError> {
+        match self.begin(Reason::Initial) {
+            Some(pending) => pending.await.unwrap_or(Err(ProviderError::Abandoned)),
+            None => Err(ProviderError::Backoff),
+        }
+    }
+
+    /// The discovery document, if loaded.
+    pub(crate) fn metadata(&self) -> Option<Arc<ProviderMetadata>> {
+        self.metadata.load_full()
+    }
+
+    async fn fetch(&self) -> Result<(), ProviderError> {
+        let metadata = match (self.metadata.load_full(), &self.discovery_url) {
+            (Some(metadata), _) => Some(metadata),
+            (None, Some(url)) => {
+                let fetched = Arc::new(
+                    ProviderMetadata::fetch(url, self.timeout)
+                        .await
+                        .map_err(ProviderError::Discovery)?,
+                );
+                self.metadata.store(Some(Arc::clone(&fetched)));
+                Some(fetched)
+            }
+            (None, None) => None,
+        };
+        let from_discovery = |name| {
+            metadata
+                .as_deref()
+                .and_then(|m| m.endpoint(name))
+                .map(str::to_owned)
+        };
+        let jwks_uri = self
+            .jwks_uri
+            .clone()
+            .or_else(|| from_discovery("jwks_uri"))
+            .ok_or(ProviderError::NoJwksUri)?;
+        let issuer = self
+            .issuer
+            .clone()
+            .or_else(|| from_discovery("issuer"))
+            .ok_or(ProviderError::NoIssuer)?;
+        let document = get_json(&jwks_uri, self.timeout)
+            .await
+            .map_err(ProviderError::Jwks)?;
+        let generation = self.generation.fetch_add(1, Ordering::Relaxed) + 1;
+        let keys = key_set_from_jwks(
+            &document,
+            &self.algorithms,
+            self.max_keys,
+            issuer,
+            generation,
+        )
+        .map_err(ProviderError::NoUsableKeys)?;
+        log::debug!(
+            "oidc-actix: loaded {} signing keys from {jwks_uri}",
+            keys.len()
+        );
+        self.keys.store(Some(Arc::new(keys)));
+        Ok(())
+    }
+
+    fn finish(&self, outcome: &Result<(), ProviderError>) {
+        let mut state = self.lock();
+        state.in_flight = None;
+        match outcome {
+            Ok(()) => {
+                state.failures = 0;
+                state.retry_at = None;
+            }
+            Err(error) => {
+                state.failures = state.failures.saturating_add(1);
+                let backoff = FIRST_BACKOFF
+                    .saturating_mul(1 << state.failures.min(5).saturating_sub(1))
+                    .min(MAX_BACKOFF);
+                state.retry_at = Some(Instant::now() + backoff);
+                log::warn!(
+                    "oidc-actix: cannot load the provider's keys ({error}); next attempt in {backoff:?}"
+                );
+            }
+        }
+    }
+}
+
+/// Runs one fetch and always settles the shared state, even if the task is dropped mid-way.
+struct FetchGuard {
+    provider: Arc<Provider>,
+    outcome: Option<Result<(), ProviderError>>,
+}
+
+impl FetchGuard {
+    async fn run(mut self, done: oneshot::Sender<Result<(), ProviderError>>) {
+        let outcome = self.provider.fetch().await;
+        self.outcome = Some(outcome.clone());
+        drop(self);
+        // Nobody may be waiting (a background refresh); that is fine.
+        let _ = done.send(outcome);
+    }
+}
+
+impl Drop for FetchGuard {
+    fn drop(&mut self) {
+        let outcome = self.outcome.take().unwrap_or(Err(ProviderError::Abandoned));
+        self.provider.finish(&outcome);
+    }
+}

@@ -1,0 +1,281 @@
+//! The validated token that handlers receive.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::ops::Deref;
+use std::sync::Arc;
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::{Map, Value};
+
+use crate::claims::{flattened_roles, visit_path};
+
+/// A bearer token that passed validation, with its claims.
+///
+/// `IdToken` dereferences to its claims type, the standard [`Claims`] unless you bring your own
+/// (any `serde::de::DeserializeOwned` type: `IdToken<MyClaims>`), so `token.sub` and
+/// `token.preferred_username` read like py-oidc-auth's `IDToken`. Cloning is cheap (one `Arc`).
+///
+/// The raw token is kept for calls to other services ([`IdToken::raw`]) and is never printed:
+/// `Debug` shows `[redacted]` in its place.
+pub struct IdToken<C = Claims> {
+    inner: Arc<TokenInner<C>>,
+}
+
+struct TokenInner<C> {
+    raw: Box<str>,
+    payload: Map<String, Value>,
+    claims: C,
+}
+
+impl<C> Clone for IdToken<C> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: Arc::clone(&self.inner),
+        }
+    }
+}
+
+impl<C: DeserializeOwned> IdToken<C> {
+    /// Builds the token from a payload that has already been verified.
+    pub(crate) fn from_verified(
+        raw: &str,
+        payload: Map<String, Value>,
+    ) -> Result<Self, serde_json::Error> {
+        let claims = C::deserialize(&Value::Object(payload.clone()))?;
+        Ok(Self {
+            inner: Arc::new(TokenInner {
+                raw: raw.into(),
+                payload,
+                claims,
+            }),
+        })
+    }
+}
+
+impl<C> IdToken<C> {
+    /// The typed claims (also reachable through `Deref`).
+    pub fn claims(&self) -> &C {
+        &self.inner.claims
+    }
+
+    /// Every claim of the payload, as JSON.
+    pub fn payload(&self) -> &Map<String, Value> {
+        &self.inner.payload
+    }
+
+    /// The encoded token, for forwarding to another service. Treat it as a secret.
+    pub fn raw(&self) -> &str {
+        &self.inner.raw
+    }
+
+    /// The claim at a dotted path (`"realm_access.roles"`), if present.
+    pub fn claim(&self, path: &str) -> Option<&Value> {
+        let mut first = None;
+        visit_path(&self.inner.payload, path, &mut |value| {
+            first = first.or(Some(value));
+        });
+        first
+    }
+
+    /// The granted scopes: the `scope` claim split on whitespace.
+    pub fn scopes(&self) -> impl Iterator<Item = &str> {
+        self.inner
+            .payload
+            .get("scope")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .split_whitespace()
+    }
+
+    /// Whether the `scope` claim grants `scope`.
+    pub fn has_scope(&self, scope: &str) -> bool {
+        self.scopes().any(|granted| granted == scope)
+    }
+
+    /// The union of `realm_access.roles`, `groups`, `roles` and the roles of every client under
+    /// `resource_access`, sorted and de-duplicated (py-oidc-auth's `flattened_roles`).
+    pub fn flattened_roles(&self) -> Vec<&str> {
+        flattened_roles(&self.inner.payload)
+    }
+
+    /// The `exp` claim, seconds since the epoch (validation guarantees it is present).
+    pub fn expires_at(&self) -> u64 {
+        self.inner
+            .payload
+            .get("exp")
+            .and_then(Value::as_f64)
+            .map_or(0, |exp| exp as u64)
+    }
+}
+
+impl<C> Deref for IdToken<C> {
+    type Target = C;
+
+    fn deref(&self) -> &C {
+        &self.inner.claims
+    }
+}
+
+impl<C: fmt::Debug> fmt::Debug for IdToken<C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("IdToken")
+            .field("claims", &self.inner.claims)
+            .field("raw", &"[redacted]")
+            .finish()
+    }
+}
+
+/// The standard claims of an OpenID Connect access or ID token, as Keycloak, Auth0, Entra ID and
+/// other providers send them. Every claim not named here is kept in [`Claims::extra`].
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Claims {
+    /// Issuer.
+    pub iss: Option<String>,
+    /// Subject: the user's stable identifier at the provider.
+    pub sub: Option<String>,
+    /// Audience: one client id or several.
+    pub aud: Option<Audience>,
+    /// Expiry, seconds since the epoch.
+    #[serde(default, deserialize_with = "numeric_date")]
+    pub exp: Option<i64>,
+    /// Issued at, seconds since the epoch.
+    #[serde(default, deserialize_with = "numeric_date")]
+    pub iat: Option<i64>,
+    /// Not before, seconds since the epoch.
+    #[serde(default, deserialize_with = "numeric_date")]
+    pub nbf: Option<i64>,
+    /// Nonce (ID tokens).
+    pub nonce: Option<String>,
+    /// Authorized party: the client the token was issued to.
+    pub azp: Option<String>,
+    /// Granted scopes, space-separated.
+    pub scope: Option<String>,
+    /// The user's login name.
+    pub preferred_username: Option<String>,
+    /// E-mail address.
+    pub email: Option<String>,
+    /// Whether the provider verified the e-mail address.
+    pub email_verified: Option<bool>,
+    /// Full name.
+    pub name: Option<String>,
+    /// Given name.
+    pub given_name: Option<String>,
+    /// Family name.
+    pub family_name: Option<String>,
+    /// Groups (Keycloak group paths such as `/admins`, or names).
+    pub groups: Option<Vec<String>>,
+    /// Roles (Entra ID app roles, Auth0 and others).
+    pub roles: Option<Vec<String>>,
+    /// Keycloak realm roles.
+    pub realm_access: Option<Access>,
+    /// Keycloak client roles, by client id.
+    pub resource_access: Option<BTreeMap<String, Access>>,
+    /// Every other claim.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+/// The `aud` claim: a single audience or a list (RFC 7519 §4.1.3).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Audience {
+    /// One audience.
+    One(String),
+    /// Several audiences.
+    Many(Vec<String>),
+}
+
+impl Audience {
+    /// Whether `audience` is (one of) the audience(s).
+    pub fn contains(&self, audience: &str) -> bool {
+        match self {
+            Self::One(one) => one == audience,
+            Self::Many(many) => many.iter().any(|a| a == audience),
+        }
+    }
+}
+
+/// Keycloak's `{"roles": [...]}` objects in `realm_access` and `resource_access`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Access {
+    /// The roles.
+    #[serde(default)]
+    pub roles: Vec<String>,
+    /// Anything else the provider put there.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+/// NumericDate (RFC 7519 §2) may be fractional; whole seconds are what anyone needs.
+fn numeric_date<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<i64>, D::Error> {
+    Ok(Option::<f64>::deserialize(deserializer)?.map(|seconds| seconds as i64))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn token(payload: Value) -> IdToken {
+        let Value::Object(map) = payload else {
+            unreachable!("test payloads are objects")
+        };
+        IdToken::from_verified("h.p.s", map).unwrap()
+    }
+
+    #[test]
+    fn standard_claims_are_typed_and_the_rest_kept() {
+        let t = token(json!({
+            "sub": "u1", "aud": ["a", "b"], "exp": 1.7e9, "jti": "j1",
+            "realm_access": {"roles": ["r"]}, "resource_access": {"app": {"roles": ["x"]}},
+        }));
+        assert_eq!(t.sub.as_deref(), Some("u1"));
+        assert!(t.aud.as_ref().unwrap().contains("b"));
+        assert_eq!(t.exp, Some(1_700_000_000));
+        assert_eq!(t.extra.get("jti"), Some(&json!("j1")));
+        assert_eq!(t.realm_access.as_ref().unwrap().roles, ["r"]);
+        assert_eq!(t.flattened_roles(), ["r", "x"]);
+        assert_eq!(t.claim("resource_access.app.roles"), Some(&json!(["x"])));
+        assert_eq!(t.claim("resource_access.nope"), None);
+    }
+
+    #[test]
+    fn scopes_split_on_whitespace() {
+        let t = token(json!({"scope": "openid  profile\temail"}));
+        assert_eq!(
+            t.scopes().collect::<Vec<_>>(),
+            ["openid", "profile", "email"]
+        );
+        assert!(t.has_scope("email"));
+        assert!(!t.has_scope("admin"));
+    }
+
+    #[test]
+    fn debug_never_shows_the_raw_token() {
+        let t = token(json!({"sub": "u1"}));
+        let shown = format!("{t:?}");
+        assert!(shown.contains("[redacted]"));
+        assert!(!shown.contains("h.p.s"));
+    }
+
+    #[test]
+    fn custom_claims_types_deserialize_from_the_payload() {
+        #[derive(Deserialize)]
+        struct Mine {
+            tenant: String,
+        }
+        let Value::Object(map) = json!({"tenant": "t1", "sub": "u"}) else {
+            unreachable!()
+        };
+        let t: IdToken<Mine> = IdToken::from_verified("x", map).unwrap();
+        assert_eq!(t.tenant, "t1");
+        let Value::Object(map) = json!({"sub": "u"}) else {
+            unreachable!()
+        };
+        assert!(IdToken::<Mine>::from_verified("x", map).is_err());
+    }
+}

@@ -1,0 +1,266 @@
+//! Token verification: header, key, signature, then the registered claims (RFC 7519 §4.1).
+//!
+//! The order matters for cost and for safety: size first (no work for absurd input), then the
+//! header (cheap, rejects `none`, HMAC and unknown `crit`), then the key and its algorithm
+//! binding, then the signature, and only then is the payload parsed.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+use crate::OidcAuth;
+use crate::cache;
+use crate::config::Algorithm;
+use crate::error::{AuthError, InvalidToken};
+use crate::extract::ClaimsType;
+use crate::jwks::{KeySet, VerificationKey};
+use crate::provider::{PendingFetch, Reason};
+use crate::token::IdToken;
+
+/// The JOSE header members this validator reads. Others (`jku`, `x5u`, `jwk`, …) are ignored:
+/// keys come from the provider's key set only, never from the token.
+#[derive(Deserialize)]
+struct Header {
+    alg: String,
+    #[serde(default)]
+    kid: Option<String>,
+    #[serde(default)]
+    typ: Option<String>,
+    #[serde(default)]
+    crit: Option<Value>,
+}
+
+/// The claim checks that do not depend on the key set.
+pub(crate) struct ClaimRules<'a> {
+    pub(crate) audience: Option<&'a str>,
+    pub(crate) leeway: Duration,
+    pub(crate) algorithms: &'a [Algorithm],
+    pub(crate) max_token_bytes: usize,
+}
+
+/// A token whose signature and claims hold.
+pub(crate) struct Verified {
+    pub(crate) payload: Map<String, Value>,
+    pub(crate) kid: Option<String>,
+    pub(crate) key: Arc<VerificationKey>,
+    pub(crate) exp: u64,
+}
+
+/// Why verification stopped.
+pub(crate) enum Failure {
+    /// The token is invalid whatever the key set holds.
+    Invalid(InvalidToken),
+    /// No key for the token's `kid`: a fresher key set might have it.
+    UnknownKid,
+}
+
+impl From<InvalidToken> for Failure {
+    fn from(why: InvalidToken) -> Self {
+        Self::Invalid(why)
+    }
+}
+
+fn decode_json<T: for<'de> Deserialize<'de>>(
+    segment: &str,
+    what: &'static str,
+) -> Result<T, InvalidToken> {
+    let bytes = URL_SAFE_NO_PAD
+        .decode(segment)
+        .map_err(|_| InvalidToken::Malformed(what))?;
+    serde_json::from_slice(&bytes).map_err(|_| InvalidToken::Malformed(what))
+}
+
+/// Seconds since the epoch, as a float so fractional NumericDates compare exactly.
+pub(crate) fn now() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
+fn numeric(payload: &Map<String, Value>, name: &'static str) -> Result<Option<f64>, InvalidToken> {
+    match payload.get(name) {
+        None => Ok(None),
+        Some(Value::Number(n)) => n.as_f64().map(Some).ok_or(InvalidToken::InvalidClaim(name)),
+        Some(_) => Err(InvalidToken::InvalidClaim(name)),
+    }
+}
+
+/// Verifies `raw` against `keys`.
+pub(crate) fn verify(
+    raw: &str,
+    keys: &KeySet,
+    rules: &ClaimRules<'_>,
+    now: f64,
+) -> Result<Verified, Failure> {
+    if raw.len() > rules.max_token_bytes {
+        return Err(InvalidToken::TooLarge.into());
+    }
+    let mut segments = raw.split('.');
+    let (Some(header_b64), Some(payload_b64), Some(signature_b64), None) = (
+        segments.next(),
+        segments.next(),
+        segments.next(),
+        segments.next(),
+    ) else {
+        return Err(InvalidToken::Malformed("not three segments").into());
+    };
+    let header: Header = decode_json(header_b64, "header")?;
+    let alg = Algorithm::from_name(&header.alg)
+        .filter(|alg| rules.algorithms.contains(alg))
+        .ok_or_else(|| InvalidToken::DisallowedAlgorithm(header.alg.chars().take(16).collect()))?;
+    if let Some(typ) = &header.typ {
+        let typ = typ.to_ascii_lowercase();
+        if !matches!(
+            typ.as_str(),
+            "jwt" | "at+jwt" | "application/jwt" | "application/at+jwt"
+        ) {
+            return Err(InvalidToken::UnsupportedType.into());
+        }
+    }
+    if header.crit.is_some() {
+        return Err(InvalidToken::UnsupportedCritical.into());
+    }
+    let key = keys.find(header.kid.as_deref()).ok_or(match header.kid {
+        Some(_) => Failure::UnknownKid,
+        None => Failure::Invalid(InvalidToken::UnknownKey),
+    })?;
+    if !key.permits(alg) {
+        return Err(InvalidToken::KeyAlgorithmMismatch.into());
+    }
+    let signing_input = &raw[..header_b64.len() + 1 + payload_b64.len()];
+    let verified = jsonwebtoken::crypto::verify(
+        signature_b64,
+        signing_input.as_bytes(),
+        &key.decoding,
+        alg.to_jsonwebtoken(),
+    );
+    if !matches!(verified, Ok(true)) {
+        return Err(InvalidToken::BadSignature.into());
+    }
+    let payload: Map<String, Value> = decode_json(payload_b64, "payload")?;
+    let leeway = rules.leeway.as_secs_f64();
+    let exp = numeric(&payload, "exp")?.ok_or(InvalidToken::MissingExpiry)?;
+    if now >= exp + leeway {
+        return Err(InvalidToken::Expired.into());
+    }
+    if numeric(&payload, "nbf")?.is_some_and(|nbf| now + leeway < nbf) {
+        return Err(InvalidToken::NotYetValid.into());
+    }
+    if numeric(&payload, "iat")?.is_some_and(|iat| now + leeway < iat) {
+        return Err(InvalidToken::IssuedInFuture.into());
+    }
+    if payload.get("iss").and_then(Value::as_str) != Some(keys.issuer.as_str()) {
+        return Err(InvalidToken::WrongIssuer.into());
+    }
+    if let Some(audience) = rules.audience {
+        let ours = match payload.get("aud") {
+            Some(Value::String(aud)) => aud == audience,
+            Some(Value::Array(auds)) => auds.iter().any(|aud| aud.as_str() == Some(audience)),
+            _ => false,
+        };
+        if !ours {
+            return Err(InvalidToken::WrongAudience.into());
+        }
+    }
+    for name in ["sub", "scope"] {
+        if payload.get(name).is_some_and(|v| !v.is_string()) {
+            return Err(InvalidToken::InvalidClaim(name).into());
+        }
+    }
+    Ok(Verified {
+        payload,
+        kid: header.kid,
+        key: Arc::clone(key),
+        exp: exp.max(0.0) as u64,
+    })
+}
+
+/// What a synchronous validation attempt ended with.
+pub(crate) enum Attempt<C> {
+    Done(Result<IdToken<C>, AuthError>),
+    /// Keys must be fetched first; await this, then try again.
+    Wait(PendingFetch),
+}
+
+impl OidcAuth {
+    fn claim_rules(&self) -> ClaimRules<'_> {
+        let config = &self.inner.config;
+        ClaimRules {
+            audience: config.audience.as_deref(),
+            leeway: config.leeway,
+            algorithms: &config.algorithms,
+            max_token_bytes: config.max_token_bytes,
+        }
+    }
+
+    /// Validates with the keys at hand. `may_fetch` allows starting (or joining) a key fetch.
+    pub(crate) fn attempt<C: ClaimsType>(&self, raw: &str, may_fetch: bool) -> Attempt<C> {
+        let config = &self.inner.config;
+        if raw.len() > config.max_token_bytes {
+            return Attempt::Done(Err(InvalidToken::TooLarge.into()));
+        }
+        let provider = &self.inner.provider;
+        let guard = provider.keys();
+        let Some(keys) = guard.as_ref() else {
+            return match may_fetch.then(|| provider.begin(Reason::Initial)).flatten() {
+                Some(pending) => Attempt::Wait(pending),
+                None => Attempt::Done(Err(AuthError::ProviderUnavailable)),
+            };
+        };
+        provider.refresh_if_stale(keys);
+        let now = now();
+        if let Some(token) = cache::get::<C>(self.inner.id, raw, keys, now) {
+            return Attempt::Done(Ok(token));
+        }
+        match verify(raw, keys, &self.claim_rules(), now) {
+            Ok(verified) => {
+                let Verified {
+                    payload,
+                    kid,
+                    key,
+                    exp,
+                } = verified;
+                let token = IdToken::<C>::from_verified(raw, payload)
+                    .map_err(|e| AuthError::from(InvalidToken::ClaimsType(e.to_string())));
+                if let Ok(token) = &token {
+                    let entry = cache::Entry::new(token.clone(), kid, key, exp);
+                    cache::insert(
+                        self.inner.id,
+                        config.token_cache_capacity,
+                        raw,
+                        entry,
+                        keys,
+                        now,
+                    );
+                }
+                Attempt::Done(token)
+            }
+            Err(Failure::Invalid(why)) => Attempt::Done(Err(why.into())),
+            Err(Failure::UnknownKid) => match may_fetch
+                .then(|| provider.begin(Reason::UnknownKid))
+                .flatten()
+            {
+                Some(pending) => Attempt::Wait(pending),
+                None => Attempt::Done(Err(InvalidToken::UnknownKey.into())),
+            },
+        }
+    }
+
+    /// Finishes a validation that had to wait for a key fetch.
+    pub(crate) async fn validate_after<C: ClaimsType>(
+        &self,
+        pending: PendingFetch,
+        raw: &str,
+    ) -> Result<IdToken<C>, AuthError> {
+        // The outcome is in the provider's state: a failed fetch shows as missing keys.
+        let _ = pending.await;
+        match self.attempt(raw, false) {
+            Attempt::Done(result) => result,
+            Attempt::Wait(_) => Err(AuthError::ProviderUnavailable),
+        }
+    }
+}
