@@ -133,6 +133,8 @@ pub enum ConfigError {
     InvalidScopes(String),
     /// The algorithm allow-list is empty.
     NoAlgorithms,
+    /// The default claim constraints could not be read (`OIDC_CLAIMS`).
+    InvalidClaims(String),
     /// A numeric or duration option is out of its range.
     OutOfRange {
         /// The builder option.
@@ -156,6 +158,7 @@ impl fmt::Display for ConfigError {
             }
             Self::InvalidScopes(why) => write!(f, "invalid `scopes`: {why}"),
             Self::NoAlgorithms => f.write_str("`algorithms` must allow at least one algorithm"),
+            Self::InvalidClaims(why) => write!(f, "invalid claim constraints: {why}"),
             Self::OutOfRange { option, allowed } => write!(f, "`{option}` must be {allowed}"),
         }
     }
@@ -429,6 +432,40 @@ impl OidcAuthBuilder {
         self
     }
 
+    /// Reads the options that are set in the environment, overriding what was set before:
+    /// `OIDC_DISCOVERY_URL`, `OIDC_CLIENT_ID`, `OIDC_CLIENT_SECRET`, `OIDC_AUDIENCE`,
+    /// `OIDC_SCOPES`, `OIDC_PROXY`, `OIDC_ISSUER`, `OIDC_JWKS_URI`, and `OIDC_CLAIMS` (a JSON
+    /// object of default claim constraints, as [`ClaimConstraints::from_json`] reads it).
+    /// Unset or empty variables leave the option as it was.
+    pub fn with_env(self) -> Result<Self, ConfigError> {
+        self.with_vars(|name| std::env::var(name).ok())
+    }
+
+    fn with_vars(mut self, var: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let setters: [(&str, fn(Self, String) -> Self); 8] = [
+            ("OIDC_DISCOVERY_URL", |b, v| b.discovery_url(v)),
+            ("OIDC_CLIENT_ID", |b, v| b.client_id(v)),
+            ("OIDC_CLIENT_SECRET", |b, v| b.client_secret(v)),
+            ("OIDC_AUDIENCE", |b, v| b.audience(v)),
+            ("OIDC_SCOPES", |b, v| b.scopes(v)),
+            ("OIDC_PROXY", |b, v| b.proxy(v)),
+            ("OIDC_ISSUER", |b, v| b.issuer(v)),
+            ("OIDC_JWKS_URI", |b, v| b.jwks_uri(v)),
+        ];
+        for (name, set) in setters {
+            if let Some(value) = var(name).filter(|v| !v.is_empty()) {
+                self = set(self, value);
+            }
+        }
+        if let Some(claims) = var("OIDC_CLAIMS").filter(|v| !v.trim().is_empty()) {
+            let parsed = serde_json::from_str(&claims)
+                .map_err(|e| e.to_string())
+                .and_then(|json| ClaimConstraints::from_json(&json).map_err(|e| e.to_string()));
+            self.claims = parsed.map_err(ConfigError::InvalidClaims)?;
+        }
+        Ok(self)
+    }
+
     /// Checks the configuration and builds the [`OidcAuth`]. Nothing is fetched yet.
     pub fn build(self) -> Result<OidcAuth, ConfigError> {
         for (option, value) in [
@@ -589,6 +626,27 @@ mod tests {
                 ..
             })
         ));
+    }
+
+    #[test]
+    fn environment_variables_override_and_bad_claims_are_errors() {
+        let vars = |name: &str| match name {
+            "OIDC_AUDIENCE" => Some("api".to_owned()),
+            "OIDC_SCOPES" => Some("a b".to_owned()),
+            "OIDC_CLIENT_ID" => Some(String::new()),
+            "OIDC_CLAIMS" => Some(r#"{"groups": ["admins"]}"#.to_owned()),
+            _ => None,
+        };
+        let builder = base().client_id("kept").with_vars(vars).unwrap();
+        assert_eq!(builder.audience.as_deref(), Some("api"));
+        assert_eq!(builder.scopes, "a b");
+        assert_eq!(builder.client_id, "kept");
+        assert_eq!(
+            builder.claims,
+            ClaimConstraints::new().require("groups", ["admins"])
+        );
+        let bad = base().with_vars(|name| (name == "OIDC_CLAIMS").then(|| "[1]".to_owned()));
+        assert!(matches!(bad, Err(ConfigError::InvalidClaims(_))));
     }
 
     #[test]
