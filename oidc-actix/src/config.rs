@@ -10,6 +10,8 @@ use actix_web::HttpRequest;
 use crate::claims::ClaimConstraints;
 use crate::policy::parse_scopes;
 use crate::provider::Provider;
+use crate::redirect::RedirectAllowList;
+use crate::state::{StateSealer, random_token};
 
 /// A signature algorithm a token may use. HMAC and `none` are deliberately absent: a public
 /// client library has no business accepting tokens signed with a shared secret.
@@ -187,6 +189,8 @@ pub(crate) struct Config {
     pub(crate) max_keys: usize,
     pub(crate) token_cache_capacity: usize,
     pub(crate) max_token_bytes: usize,
+    pub(crate) redirect_allow_list: Option<RedirectAllowList>,
+    pub(crate) post_logout_allow_list: Option<RedirectAllowList>,
 }
 
 /// OpenID Connect protection for an actix-web application: configuration, the provider's
@@ -206,6 +210,8 @@ pub(crate) struct Inner {
     pub(crate) id: u64,
     pub(crate) config: Config,
     pub(crate) provider: Arc<Provider>,
+    /// Seals the login `state` (see `state.rs`).
+    pub(crate) sealer: StateSealer,
 }
 
 impl fmt::Debug for OidcAuth {
@@ -287,6 +293,9 @@ pub struct OidcAuthBuilder {
     max_keys: usize,
     token_cache_capacity: usize,
     max_token_bytes: usize,
+    state_secret: Option<Secret>,
+    redirect_allow_list: Option<RedirectAllowList>,
+    post_logout_allow_list: Option<RedirectAllowList>,
 }
 
 impl Default for OidcAuthBuilder {
@@ -310,6 +319,9 @@ impl Default for OidcAuthBuilder {
             max_keys: 32,
             token_cache_capacity: 4096,
             max_token_bytes: 16 * 1024,
+            state_secret: None,
+            redirect_allow_list: None,
+            post_logout_allow_list: None,
         }
     }
 }
@@ -432,6 +444,27 @@ impl OidcAuthBuilder {
         self
     }
 
+    /// The secret that seals the login `state` (any length; 32 random bytes recommended).
+    /// Instances behind one load balancer must share it, so a login started on one instance can
+    /// finish on another. Without it each process draws a random one at build time.
+    pub fn state_secret(mut self, secret: impl Into<String>) -> Self {
+        self.state_secret = non_empty(secret).map(Secret);
+        self
+    }
+
+    /// Restricts the `redirect_uri` the login route passes to the provider (default: any, as
+    /// py-oidc-auth does; a start-up warning recommends an allow-list).
+    pub fn redirect_allow_list(mut self, list: RedirectAllowList) -> Self {
+        self.redirect_allow_list = Some(list);
+        self
+    }
+
+    /// Restricts the `post_logout_redirect_uri` of the logout route (default: any).
+    pub fn post_logout_allow_list(mut self, list: RedirectAllowList) -> Self {
+        self.post_logout_allow_list = Some(list);
+        self
+    }
+
     /// Reads the options that are set in the environment, overriding what was set before:
     /// `OIDC_DISCOVERY_URL`, `OIDC_CLIENT_ID`, `OIDC_CLIENT_SECRET`, `OIDC_AUDIENCE`,
     /// `OIDC_SCOPES`, `OIDC_PROXY`, `OIDC_ISSUER`, `OIDC_JWKS_URI`, and `OIDC_CLAIMS` (a JSON
@@ -517,6 +550,16 @@ impl OidcAuthBuilder {
                  client of the provider are accepted. Set `OidcAuthBuilder::audience`."
             );
         }
+        if self.redirect_allow_list.is_none() || self.post_logout_allow_list.is_none() {
+            log::warn!(
+                "oidc-actix: no redirect allow-list configured: the login and logout routes pass any \
+                 redirect URI on. Set `redirect_allow_list` and `post_logout_allow_list`."
+            );
+        }
+        let sealer = match &self.state_secret {
+            Some(secret) => StateSealer::new(secret.expose().as_bytes()),
+            None => StateSealer::new(random_token(32).as_bytes()),
+        };
         let mut algorithms = self.algorithms;
         algorithms.dedup();
         let config = Config {
@@ -538,6 +581,8 @@ impl OidcAuthBuilder {
             max_keys: self.max_keys,
             token_cache_capacity: self.token_cache_capacity,
             max_token_bytes: self.max_token_bytes,
+            redirect_allow_list: self.redirect_allow_list,
+            post_logout_allow_list: self.post_logout_allow_list,
         };
         static NEXT_ID: AtomicU64 = AtomicU64::new(1);
         let provider = Arc::new(Provider::new(&config));
@@ -546,6 +591,7 @@ impl OidcAuthBuilder {
                 id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
                 config,
                 provider,
+                sealer,
             }),
         })
     }

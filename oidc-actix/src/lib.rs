@@ -11,8 +11,11 @@ mod http;
 mod jwks;
 mod policy;
 mod provider;
+mod redirect;
 mod routes;
+mod state;
 mod token;
+mod upstream;
 mod verify;
 
 #[cfg(feature = "testing")]
@@ -29,7 +32,10 @@ pub use extract::{Authenticated, ClaimsType, MaybeAuthenticated};
 pub use http::FetchError;
 pub use policy::{InvalidScopes, Policy};
 pub use provider::ProviderError;
+pub use redirect::RedirectAllowList;
+pub use routes::{AuthRoute, AuthRoutes};
 pub use token::{Access, Audience, Claims, IdToken};
+pub use upstream::UpstreamError;
 
 /// The attribute macros, used as `#[auth::required]` and `#[auth::optional]`.
 ///

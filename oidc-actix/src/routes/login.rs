@@ -1,0 +1,197 @@
+//! `GET login` and `GET callback`: the authorization-code flow with PKCE (RFC 7636).
+
+use std::collections::HashMap;
+
+use actix_web::{HttpRequest, HttpResponse, ResponseError};
+use serde_json::{Map, Value};
+
+use super::token::exchange;
+use super::{bad_request, redirect, with_query};
+use crate::OidcAuth;
+use crate::state::pkce_challenge;
+use crate::verify::{ClaimRules, now, verify};
+
+/// The query parameters of a request, first occurrence winning; `None` if the query is not
+/// valid form encoding.
+pub(super) fn query(req: &HttpRequest) -> Option<HashMap<String, String>> {
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(req.query_string()).ok()?;
+    let mut map = HashMap::new();
+    for (name, value) in pairs {
+        map.entry(name).or_insert(value);
+    }
+    Some(map)
+}
+
+const PROMPTS: [&str; 4] = ["none", "login", "consent", "select_account"];
+
+/// Checks an OpenID Connect `prompt` (Core §3.1.2.1): known values, and `none` alone.
+fn check_prompt(prompt: &str) -> Result<(), String> {
+    let values: Vec<&str> = prompt.split_whitespace().collect();
+    if let Some(bad) = values.iter().find(|v| !PROMPTS.contains(v)) {
+        return Err(format!("Invalid prompt {bad:?}: expected one of {}", PROMPTS.join(", ")));
+    }
+    if values.contains(&"none") && values.len() > 1 {
+        return Err("Invalid prompt: `none` cannot be combined with other values".to_owned());
+    }
+    Ok(())
+}
+
+/// py-oidc-auth's FastAPI boolean forms; anything else is a client error.
+fn parse_flag(value: &str) -> Option<bool> {
+    match value.to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" | "on" => Some(true),
+        "false" | "0" | "no" | "off" | "" => Some(false),
+        _ => None,
+    }
+}
+
+/// `openid` first, then the requested scopes in order, without duplicates.
+pub(super) fn scope_list<'a>(requested: impl IntoIterator<Item = &'a str>, offline_access: bool) -> String {
+    let mut scopes = vec!["openid"];
+    for scope in requested.into_iter().chain(offline_access.then_some("offline_access")) {
+        if !scopes.contains(&scope) {
+            scopes.push(scope);
+        }
+    }
+    scopes.join(" ")
+}
+
+pub(super) async fn login(auth: OidcAuth, req: HttpRequest) -> HttpResponse {
+    let Some(query) = query(&req) else {
+        return bad_request("Invalid query string");
+    };
+    let Some(redirect_uri) = query.get("redirect_uri").filter(|v| !v.is_empty()) else {
+        return bad_request("Missing redirect_uri");
+    };
+    let config = &auth.inner.config;
+    if let Some(list) = &config.redirect_allow_list {
+        if !list.allows(redirect_uri, config.proxy.as_deref()) {
+            return bad_request("redirect_uri is not allowed");
+        }
+    }
+    let prompt = query.get("prompt").map(String::as_str).unwrap_or_default();
+    if let Err(why) = check_prompt(prompt) {
+        return bad_request(&why);
+    }
+    let Some(offline_access) = parse_flag(query.get("offline_access").map(String::as_str).unwrap_or_default()) else {
+        return bad_request("Invalid offline_access: expected true or false");
+    };
+    let scope = match query.get("scope").filter(|s| !s.trim().is_empty()) {
+        Some(requested) => scope_list(requested.split_whitespace(), offline_access),
+        None => scope_list(config.scopes.iter().map(String::as_str), offline_access),
+    };
+    let authorization_endpoint = match auth.endpoint("authorization_endpoint").await {
+        Ok(endpoint) => endpoint,
+        Err(e) => return e.error_response(),
+    };
+    let state = auth.inner.sealer.issue(redirect_uri);
+    let sealed = auth.inner.sealer.seal(&state);
+    let challenge = pkce_challenge(&state.verifier);
+    let location = with_query(
+        &authorization_endpoint,
+        &[
+            ("response_type", "code"),
+            ("client_id", &config.client_id),
+            ("redirect_uri", redirect_uri),
+            ("scope", &scope),
+            ("state", &sealed),
+            ("nonce", &state.nonce),
+            ("prompt", prompt.trim()),
+            ("code_challenge", &challenge),
+            ("code_challenge_method", "S256"),
+        ],
+    );
+    redirect(&location)
+}
+
+pub(super) async fn callback(auth: OidcAuth, req: HttpRequest) -> HttpResponse {
+    let Some(query) = query(&req) else {
+        return bad_request("Invalid query string");
+    };
+    if let Some(error) = query.get("error") {
+        let description = query.get("error_description").map(String::as_str).unwrap_or_default();
+        return HttpResponse::BadRequest().json(serde_json::json!({
+            "detail": format!("Login failed: {error} {description}").trim_end().to_owned(),
+            "error": error,
+            "error_description": description,
+        }));
+    }
+    let (Some(code), Some(sealed)) =
+        (query.get("code").filter(|v| !v.is_empty()), query.get("state").filter(|v| !v.is_empty()))
+    else {
+        return bad_request("Missing code or state");
+    };
+    let state = match auth.inner.sealer.consume(sealed) {
+        Ok(state) => state,
+        Err(e) => return bad_request(e.detail()),
+    };
+    let form = vec![
+        ("grant_type", "authorization_code".to_owned()),
+        ("code", code.clone()),
+        ("redirect_uri", state.redirect_uri.clone()),
+        ("code_verifier", state.verifier.clone()),
+    ];
+    let answer = match exchange(&auth, form).await {
+        Ok(answer) => answer,
+        Err(e) => return e.error_response(),
+    };
+    if let Err(why) = check_id_token(&auth, &answer.raw, &state.nonce).await {
+        return HttpResponse::BadGateway().json(serde_json::json!({ "detail": why }));
+    }
+    HttpResponse::Ok().json(answer.token)
+}
+
+/// Verifies the ID token of a code exchange: signature by the provider's keys, issuer,
+/// audience = our client id, expiry, and the nonce of this login (OIDC Core §3.1.3.7).
+async fn check_id_token(auth: &OidcAuth, answer: &Map<String, Value>, nonce: &str) -> Result<(), String> {
+    let id_token = answer.get("id_token").and_then(Value::as_str).ok_or("The provider returned no id_token")?;
+    let provider = &auth.inner.provider;
+    if provider.keys().is_none() {
+        let _ = provider.refresh_now().await;
+    }
+    let guard = provider.keys();
+    let keys = guard.as_ref().ok_or("The provider's keys are unavailable")?;
+    let config = &auth.inner.config;
+    let rules = ClaimRules {
+        audience: Some(&config.client_id),
+        leeway: config.leeway,
+        algorithms: &config.algorithms,
+        max_token_bytes: config.max_token_bytes,
+    };
+    let verified = verify(id_token, keys, &rules, now()).map_err(|_| "The id_token is invalid")?;
+    if verified.payload.get("nonce").and_then(Value::as_str) != Some(nonce) {
+        return Err("The id_token nonce does not match this login".to_owned());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prompts_are_validated() {
+        for ok in ["", "none", "login", "consent", "login consent", "select_account"] {
+            assert!(check_prompt(ok).is_ok(), "{ok}");
+        }
+        for bad in ["nonesuch", "none login", "Login", "x"] {
+            assert!(check_prompt(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn flags_accept_the_usual_spellings() {
+        assert_eq!(parse_flag("TRUE"), Some(true));
+        assert_eq!(parse_flag("on"), Some(true));
+        assert_eq!(parse_flag(""), Some(false));
+        assert_eq!(parse_flag("0"), Some(false));
+        assert_eq!(parse_flag("maybe"), None);
+    }
+
+    #[test]
+    fn scopes_are_stable_with_openid_first() {
+        assert_eq!(scope_list(["profile", "email", "profile"], false), "openid profile email");
+        assert_eq!(scope_list(["openid", "email"], true), "openid email offline_access");
+        assert_eq!(scope_list([], false), "openid");
+    }
+}

@@ -1,0 +1,40 @@
+//! `GET logout`: RP-initiated logout (OpenID Connect RP-Initiated Logout 1.0).
+
+use actix_web::{HttpRequest, HttpResponse};
+
+use super::login::query;
+use super::{bad_request, redirect, with_query};
+use crate::OidcAuth;
+
+/// Redirects to the provider's `end_session_endpoint` with our client id, the caller's
+/// `post_logout_redirect_uri` and `id_token_hint`; without one (or with the provider down),
+/// straight to the `post_logout_redirect_uri`, or `/`.
+pub(super) async fn logout(auth: OidcAuth, req: HttpRequest) -> HttpResponse {
+    let Some(query) = query(&req) else {
+        return bad_request("Invalid query string");
+    };
+    let config = &auth.inner.config;
+    let after = query.get("post_logout_redirect_uri").filter(|v| !v.is_empty());
+    if let (Some(after), Some(list)) = (after, &config.post_logout_allow_list) {
+        if !list.allows(after, config.proxy.as_deref()) {
+            return bad_request("post_logout_redirect_uri is not allowed");
+        }
+    }
+    match auth.endpoint("end_session_endpoint").await {
+        Ok(end_session) => {
+            let hint = query.get("id_token_hint").map(String::as_str).unwrap_or_default();
+            redirect(&with_query(
+                &end_session,
+                &[
+                    ("client_id", &config.client_id),
+                    ("post_logout_redirect_uri", after.map(String::as_str).unwrap_or_default()),
+                    ("id_token_hint", hint),
+                ],
+            ))
+        }
+        Err(why) => {
+            log::warn!("oidc-actix: logout without the provider's end_session_endpoint ({why})");
+            redirect(after.map_or("/", String::as_str))
+        }
+    }
+}

@@ -1,0 +1,220 @@
+//! The login `state`: sealed, expiring, single-use.
+//!
+//! py-oidc-auth puts the PKCE verifier in clear inside `state` (`random|redirect_uri|verifier`),
+//! so it travels through the browser and the provider, and never checks `state` at the callback.
+//! Here `state` is an AES-256-GCM sealed record `{verifier, redirect_uri, nonce, expiry, id}`:
+//! nobody without the server key can read the verifier or forge a state, a state expires after
+//! ten minutes, and the callback accepts each one once. It holds no `|`, so py-oidc-auth-client
+//! sends the whole state as `code_verifier`, and the token route unseals it back into the real
+//! verifier. Instances that share a configured key accept each other's states.
+
+use std::collections::HashMap;
+use std::sync::{Mutex, PoisonError};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
+use aws_lc_rs::digest::{SHA256, digest};
+use aws_lc_rs::rand;
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::{Deserialize, Serialize};
+
+/// How long a login may take between the redirect to the provider and the code exchange.
+pub(crate) const STATE_LIFETIME: Duration = Duration::from_secs(600);
+/// Marks a sealed state (and versions its format).
+const PREFIX: &str = "oa1.";
+/// Bounds the memory of consumed states; far above any real login rate.
+const MAX_CONSUMED: usize = 100_000;
+
+/// What a sealed state carries.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct LoginState {
+    /// The PKCE code verifier.
+    #[serde(rename = "v")]
+    pub(crate) verifier: String,
+    /// The redirect URI the provider was given.
+    #[serde(rename = "r")]
+    pub(crate) redirect_uri: String,
+    /// The OpenID Connect nonce the ID token must carry.
+    #[serde(rename = "n")]
+    pub(crate) nonce: String,
+    /// Expiry, seconds since the epoch.
+    #[serde(rename = "e")]
+    pub(crate) expires: u64,
+    /// Identifies the state for single use.
+    #[serde(rename = "i")]
+    pub(crate) id: String,
+}
+
+/// Why a state was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum StateError {
+    /// Not a state this server (or one sharing its key) sealed.
+    Invalid,
+    /// Older than [`STATE_LIFETIME`].
+    Expired,
+    /// Already used at the callback.
+    Replayed,
+}
+
+impl StateError {
+    pub(crate) fn detail(self) -> &'static str {
+        match self {
+            Self::Invalid => "Invalid state",
+            Self::Expired => "Login state expired; start the login again",
+            Self::Replayed => "Login state already used",
+        }
+    }
+}
+
+/// Seals and opens states, and remembers which were consumed.
+pub(crate) struct StateSealer {
+    key: LessSafeKey,
+    consumed: Mutex<HashMap<String, u64>>,
+}
+
+fn now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+/// `n` random bytes, base64url-encoded.
+pub(crate) fn random_token(bytes: usize) -> String {
+    let mut buffer = vec![0u8; bytes];
+    // The system RNG failing is not something a web server can recover from meaningfully; an
+    // all-zero value would be a silent security failure, so refuse loudly instead.
+    rand::fill(&mut buffer).expect("the system random number generator failed");
+    URL_SAFE_NO_PAD.encode(buffer)
+}
+
+/// The PKCE S256 challenge of a verifier (RFC 7636 §4.2).
+pub(crate) fn pkce_challenge(verifier: &str) -> String {
+    URL_SAFE_NO_PAD.encode(digest(&SHA256, verifier.as_bytes()))
+}
+
+impl StateSealer {
+    /// A sealer keyed by SHA-256 of `secret` (any length; 32 random bytes recommended).
+    pub(crate) fn new(secret: &[u8]) -> Self {
+        let key_bytes = digest(&SHA256, secret);
+        let key = UnboundKey::new(&AES_256_GCM, key_bytes.as_ref()).expect("a SHA-256 digest is a valid AES-256 key");
+        Self { key: LessSafeKey::new(key), consumed: Mutex::new(HashMap::new()) }
+    }
+
+    /// A new state for a login towards `redirect_uri`.
+    pub(crate) fn issue(&self, redirect_uri: &str) -> LoginState {
+        LoginState {
+            verifier: random_token(32),
+            redirect_uri: redirect_uri.to_owned(),
+            nonce: random_token(16),
+            expires: now() + STATE_LIFETIME.as_secs(),
+            id: random_token(12),
+        }
+    }
+
+    /// The sealed, URL-safe form of `state`.
+    pub(crate) fn seal(&self, state: &LoginState) -> String {
+        let mut nonce = [0u8; NONCE_LEN];
+        rand::fill(&mut nonce).expect("the system random number generator failed");
+        let mut sealed = serde_json::to_vec(state).expect("a LoginState always serializes");
+        self.key
+            .seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), Aad::from(PREFIX), &mut sealed)
+            .expect("AES-GCM sealing of a small buffer cannot fail");
+        let mut out = nonce.to_vec();
+        out.extend_from_slice(&sealed);
+        format!("{PREFIX}{}", URL_SAFE_NO_PAD.encode(out))
+    }
+
+    /// Whether `value` looks like a sealed state (rather than a plain PKCE verifier).
+    pub(crate) fn is_sealed(value: &str) -> bool {
+        value.starts_with(PREFIX)
+    }
+
+    /// Opens a sealed state and checks its expiry.
+    pub(crate) fn open(&self, sealed: &str) -> Result<LoginState, StateError> {
+        let encoded = sealed.strip_prefix(PREFIX).ok_or(StateError::Invalid)?;
+        if encoded.len() > 8192 {
+            return Err(StateError::Invalid);
+        }
+        let mut bytes = URL_SAFE_NO_PAD.decode(encoded).map_err(|_| StateError::Invalid)?;
+        if bytes.len() < NONCE_LEN {
+            return Err(StateError::Invalid);
+        }
+        let (nonce, ciphertext) = bytes.split_at_mut(NONCE_LEN);
+        let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| StateError::Invalid)?;
+        let plain = self.key.open_in_place(nonce, Aad::from(PREFIX), ciphertext).map_err(|_| StateError::Invalid)?;
+        let state: LoginState = serde_json::from_slice(plain).map_err(|_| StateError::Invalid)?;
+        if now() >= state.expires {
+            return Err(StateError::Expired);
+        }
+        Ok(state)
+    }
+
+    /// Opens a state and marks it used: a second call with the same state fails.
+    pub(crate) fn consume(&self, sealed: &str) -> Result<LoginState, StateError> {
+        let state = self.open(sealed)?;
+        let mut consumed = self.consumed.lock().unwrap_or_else(PoisonError::into_inner);
+        let now = now();
+        if consumed.len() >= MAX_CONSUMED {
+            consumed.retain(|_, expires| *expires > now);
+        }
+        if consumed.len() >= MAX_CONSUMED {
+            // Still full of live states: refuse rather than forget (which would allow replays).
+            return Err(StateError::Replayed);
+        }
+        if consumed.insert(state.id.clone(), state.expires).is_some() {
+            return Err(StateError::Replayed);
+        }
+        Ok(state)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_sealed_state_round_trips_and_hides_the_verifier() {
+        let sealer = StateSealer::new(b"key");
+        let state = sealer.issue("http://localhost:53100/callback");
+        let sealed = sealer.seal(&state);
+        assert!(!sealed.contains('|'));
+        assert!(!sealed.contains(&state.verifier));
+        assert!(StateSealer::is_sealed(&sealed));
+        assert_eq!(sealer.open(&sealed).unwrap(), state);
+        assert_eq!(state.verifier.len(), 43);
+    }
+
+    #[test]
+    fn states_are_bound_to_the_key_and_tamper_evident() {
+        let sealer = StateSealer::new(b"key");
+        let sealed = sealer.seal(&sealer.issue("http://x/cb"));
+        assert_eq!(StateSealer::new(b"other").open(&sealed), Err(StateError::Invalid));
+        assert!(StateSealer::new(b"key").open(&sealed).is_ok(), "instances sharing a key agree");
+        let mut tampered = sealed.clone().into_bytes();
+        let last = tampered.len() - 5;
+        tampered[last] = if tampered[last] == b'A' { b'B' } else { b'A' };
+        assert_eq!(sealer.open(&String::from_utf8(tampered).unwrap()), Err(StateError::Invalid));
+        for junk in ["", "oa1.", "oa1.!!!", "random|http://x|verifier"] {
+            assert_eq!(sealer.open(junk), Err(StateError::Invalid), "{junk}");
+        }
+    }
+
+    #[test]
+    fn expired_and_replayed_states_are_refused() {
+        let sealer = StateSealer::new(b"key");
+        let mut state = sealer.issue("http://x/cb");
+        state.expires = now() - 1;
+        assert_eq!(sealer.open(&sealer.seal(&state)), Err(StateError::Expired));
+        let sealed = sealer.seal(&sealer.issue("http://x/cb"));
+        assert!(sealer.consume(&sealed).is_ok());
+        assert_eq!(sealer.consume(&sealed), Err(StateError::Replayed));
+    }
+
+    #[test]
+    fn the_pkce_challenge_is_unpadded_base64url_sha256() {
+        // Known answer computed independently: base64url(sha256(verifier)) without padding.
+        assert_eq!(
+            pkce_challenge("dBjftJeZ4CVP-mB92K27uhbUJU2p1r_wW1gXk-rIXfE"),
+            "Sv3mTBdOOGVE7pI1u13xwWKDgbqStXLTfEZlW5fkxoA"
+        );
+    }
+}
