@@ -1,5 +1,7 @@
 #![doc = include_str!("../../README.md")]
 #![cfg_attr(docsrs, feature(doc_cfg))]
+// The library itself never unwraps; tests may.
+#![cfg_attr(not(test), warn(clippy::unwrap_used))]
 
 mod cache;
 mod claims;

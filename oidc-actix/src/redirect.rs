@@ -59,14 +59,23 @@ impl RedirectAllowList {
             return false;
         };
         if self.loopback && scheme == "http" {
-            let host = authority.rsplit_once(':').map_or(authority, |(host, port)| {
-                if port.chars().all(|c| c.is_ascii_digit()) { host } else { authority }
-            });
+            let host = authority
+                .rsplit_once(':')
+                .map_or(authority, |(host, port)| {
+                    if port.chars().all(|c| c.is_ascii_digit()) {
+                        host
+                    } else {
+                        authority
+                    }
+                });
             if matches!(host, "localhost" | "127.0.0.1" | "[::1]") {
                 return true;
             }
         }
-        self.same_origin_as_proxy && proxy.and_then(origin).is_some_and(|proxy| proxy == (scheme, authority))
+        self.same_origin_as_proxy
+            && proxy
+                .and_then(origin)
+                .is_some_and(|proxy| proxy == (scheme, authority))
     }
 }
 
@@ -81,7 +90,14 @@ fn origin(url: &str) -> Option<(&str, &str)> {
     if authority.is_empty() || authority.contains(['@', '\\']) {
         return None;
     }
-    Some((if scheme.eq_ignore_ascii_case("http") { "http" } else { "https" }, authority))
+    Some((
+        if scheme.eq_ignore_ascii_case("http") {
+            "http"
+        } else {
+            "https"
+        },
+        authority,
+    ))
 }
 
 #[cfg(test)]
@@ -90,7 +106,10 @@ mod tests {
 
     #[test]
     fn exact_loopback_and_proxy_origin() {
-        let list = RedirectAllowList::new().exact("https://app/cb").loopback().same_origin_as_proxy();
+        let list = RedirectAllowList::new()
+            .exact("https://app/cb")
+            .loopback()
+            .same_origin_as_proxy();
         let proxy = Some("https://api.example.org/base");
         assert!(list.allows("https://app/cb", proxy));
         assert!(!list.allows("https://app/cb2", proxy));

@@ -74,7 +74,9 @@ pub(crate) struct StateSealer {
 }
 
 fn now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 /// `n` random bytes, base64url-encoded.
@@ -95,8 +97,12 @@ impl StateSealer {
     /// A sealer keyed by SHA-256 of `secret` (any length; 32 random bytes recommended).
     pub(crate) fn new(secret: &[u8]) -> Self {
         let key_bytes = digest(&SHA256, secret);
-        let key = UnboundKey::new(&AES_256_GCM, key_bytes.as_ref()).expect("a SHA-256 digest is a valid AES-256 key");
-        Self { key: LessSafeKey::new(key), consumed: Mutex::new(HashMap::new()) }
+        let key = UnboundKey::new(&AES_256_GCM, key_bytes.as_ref())
+            .expect("a SHA-256 digest is a valid AES-256 key");
+        Self {
+            key: LessSafeKey::new(key),
+            consumed: Mutex::new(HashMap::new()),
+        }
     }
 
     /// A new state for a login towards `redirect_uri`.
@@ -116,7 +122,11 @@ impl StateSealer {
         rand::fill(&mut nonce).expect("the system random number generator failed");
         let mut sealed = serde_json::to_vec(state).expect("a LoginState always serializes");
         self.key
-            .seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), Aad::from(PREFIX), &mut sealed)
+            .seal_in_place_append_tag(
+                Nonce::assume_unique_for_key(nonce),
+                Aad::from(PREFIX),
+                &mut sealed,
+            )
             .expect("AES-GCM sealing of a small buffer cannot fail");
         let mut out = nonce.to_vec();
         out.extend_from_slice(&sealed);
@@ -134,13 +144,18 @@ impl StateSealer {
         if encoded.len() > 8192 {
             return Err(StateError::Invalid);
         }
-        let mut bytes = URL_SAFE_NO_PAD.decode(encoded).map_err(|_| StateError::Invalid)?;
+        let mut bytes = URL_SAFE_NO_PAD
+            .decode(encoded)
+            .map_err(|_| StateError::Invalid)?;
         if bytes.len() < NONCE_LEN {
             return Err(StateError::Invalid);
         }
         let (nonce, ciphertext) = bytes.split_at_mut(NONCE_LEN);
         let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| StateError::Invalid)?;
-        let plain = self.key.open_in_place(nonce, Aad::from(PREFIX), ciphertext).map_err(|_| StateError::Invalid)?;
+        let plain = self
+            .key
+            .open_in_place(nonce, Aad::from(PREFIX), ciphertext)
+            .map_err(|_| StateError::Invalid)?;
         let state: LoginState = serde_json::from_slice(plain).map_err(|_| StateError::Invalid)?;
         if now() >= state.expires {
             return Err(StateError::Expired);
@@ -187,12 +202,21 @@ mod tests {
     fn states_are_bound_to_the_key_and_tamper_evident() {
         let sealer = StateSealer::new(b"key");
         let sealed = sealer.seal(&sealer.issue("http://x/cb"));
-        assert_eq!(StateSealer::new(b"other").open(&sealed), Err(StateError::Invalid));
-        assert!(StateSealer::new(b"key").open(&sealed).is_ok(), "instances sharing a key agree");
+        assert_eq!(
+            StateSealer::new(b"other").open(&sealed),
+            Err(StateError::Invalid)
+        );
+        assert!(
+            StateSealer::new(b"key").open(&sealed).is_ok(),
+            "instances sharing a key agree"
+        );
         let mut tampered = sealed.clone().into_bytes();
         let last = tampered.len() - 5;
         tampered[last] = if tampered[last] == b'A' { b'B' } else { b'A' };
-        assert_eq!(sealer.open(&String::from_utf8(tampered).unwrap()), Err(StateError::Invalid));
+        assert_eq!(
+            sealer.open(&String::from_utf8(tampered).unwrap()),
+            Err(StateError::Invalid)
+        );
         for junk in ["", "oa1.", "oa1.!!!", "random|http://x|verifier"] {
             assert_eq!(sealer.open(junk), Err(StateError::Invalid), "{junk}");
         }

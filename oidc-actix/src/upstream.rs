@@ -50,8 +50,12 @@ pub enum UpstreamError {
 impl fmt::Display for UpstreamError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::Unavailable => f.write_str("OIDC server unavailable: its discovery document could not be loaded."),
-            Self::MissingEndpoint(name) => write!(f, "OIDC endpoint '{name}' not found in discovery."),
+            Self::Unavailable => {
+                f.write_str("OIDC server unavailable: its discovery document could not be loaded.")
+            }
+            Self::MissingEndpoint(name) => {
+                write!(f, "OIDC endpoint '{name}' not found in discovery.")
+            }
             Self::Status { body, .. } => write!(f, "Upstream OIDC error: {body}"),
             Self::Timeout => f.write_str("Failed to contact OIDC endpoint: timed out"),
             Self::BadGateway(why) => write!(f, "Failed to contact OIDC endpoint: {why}"),
@@ -65,7 +69,9 @@ impl ResponseError for UpstreamError {
     fn status_code(&self) -> StatusCode {
         match self {
             Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
-            Self::MissingEndpoint("device_authorization_endpoint") => StatusCode::SERVICE_UNAVAILABLE,
+            Self::MissingEndpoint("device_authorization_endpoint") => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             Self::MissingEndpoint(_) | Self::BadGateway(_) => StatusCode::BAD_GATEWAY,
             Self::Timeout => StatusCode::GATEWAY_TIMEOUT,
             Self::Status { status, .. } => match StatusCode::from_u16(*status) {
@@ -77,7 +83,12 @@ impl ResponseError for UpstreamError {
 
     fn error_response(&self) -> HttpResponse {
         let mut body = json!({ "detail": self.to_string() });
-        if let Self::Status { error: Some(error), description, .. } = self {
+        if let Self::Status {
+            error: Some(error),
+            description,
+            ..
+        } = self
+        {
             body["error"] = json!(error);
             body["error_description"] = json!(description.as_deref().unwrap_or_default());
         }
@@ -89,7 +100,10 @@ impl ResponseError for UpstreamError {
 /// base64-encoded (py-oidc-auth skips this, which breaks secrets containing `:` or non-ASCII).
 pub(crate) fn basic_credentials(client_id: &str, secret: &str) -> String {
     let encode = |s: &str| form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
-    format!("Basic {}", STANDARD.encode(format!("{}:{}", encode(client_id), encode(secret))))
+    format!(
+        "Basic {}",
+        STANDARD.encode(format!("{}:{}", encode(client_id), encode(secret)))
+    )
 }
 
 impl OidcAuth {
@@ -107,7 +121,10 @@ impl OidcAuth {
     /// The URL of a discovery endpoint such as `token_endpoint`.
     pub(crate) async fn endpoint(&self, name: &'static str) -> Result<String, UpstreamError> {
         let metadata = self.metadata().await?;
-        metadata.endpoint(name).map(str::to_owned).ok_or(UpstreamError::MissingEndpoint(name))
+        metadata
+            .endpoint(name)
+            .map(str::to_owned)
+            .ok_or(UpstreamError::MissingEndpoint(name))
     }
 
     /// POSTs a form to a provider endpoint with this client's authentication: HTTP Basic for a
@@ -120,15 +137,21 @@ impl OidcAuth {
         let url = self.endpoint(endpoint).await?;
         let config = &self.inner.config;
         let client = awc::Client::builder().timeout(config.timeout).finish();
-        let mut request = client.post(&url).insert_header(("accept", "application/json"));
+        let mut request = client
+            .post(&url)
+            .insert_header(("accept", "application/json"));
         match &config.client_secret {
             Some(secret) => {
-                request = request.insert_header(("authorization", basic_credentials(&config.client_id, secret.expose())));
+                request = request.insert_header((
+                    "authorization",
+                    basic_credentials(&config.client_id, secret.expose()),
+                ));
             }
             None => form.push(("client_id", config.client_id.clone())),
         }
         form.retain(|(_, value)| !value.is_empty());
-        let body = serde_urlencoded::to_string(&form).map_err(|e| UpstreamError::BadGateway(e.to_string()))?;
+        let body = serde_urlencoded::to_string(&form)
+            .map_err(|e| UpstreamError::BadGateway(e.to_string()))?;
         let exchange = async {
             let response = request
                 .insert_header(("content-type", "application/x-www-form-urlencoded"))
@@ -140,7 +163,10 @@ impl OidcAuth {
     }
 
     /// GETs the provider's userinfo endpoint with the caller's `Authorization` header.
-    pub(crate) async fn fetch_userinfo(&self, authorization: &str) -> Result<Map<String, Value>, UpstreamError> {
+    pub(crate) async fn fetch_userinfo(
+        &self,
+        authorization: &str,
+    ) -> Result<Map<String, Value>, UpstreamError> {
         let url = self.endpoint("userinfo_endpoint").await?;
         let timeout = self.inner.config.timeout;
         let client = awc::Client::builder().timeout(timeout).finish();
@@ -161,25 +187,38 @@ async fn with_timeout<T>(
     timeout: Duration,
     exchange: impl Future<Output = Result<T, UpstreamError>>,
 ) -> Result<T, UpstreamError> {
-    actix_rt::time::timeout(timeout, exchange).await.unwrap_or(Err(UpstreamError::Timeout))
+    actix_rt::time::timeout(timeout, exchange)
+        .await
+        .unwrap_or(Err(UpstreamError::Timeout))
 }
 
 type Sent<S> = Result<awc::ClientResponse<S>, awc::error::SendRequestError>;
 
 async fn read_json<S>(response: Sent<S>) -> Result<Map<String, Value>, UpstreamError>
 where
-    S: futures::Stream<Item = Result<actix_web::web::Bytes, actix_web::error::PayloadError>> + Unpin,
+    S: futures::Stream<Item = Result<actix_web::web::Bytes, actix_web::error::PayloadError>>
+        + Unpin,
 {
     let mut response = response.map_err(|e| match e {
         awc::error::SendRequestError::Timeout => UpstreamError::Timeout,
         other => UpstreamError::BadGateway(other.to_string()),
     })?;
-    let body = response.body().limit(MAX_ANSWER_BYTES).await.map_err(|e| UpstreamError::BadGateway(e.to_string()))?;
+    let body = response
+        .body()
+        .limit(MAX_ANSWER_BYTES)
+        .await
+        .map_err(|e| UpstreamError::BadGateway(e.to_string()))?;
     let status = response.status();
     if !status.is_success() {
         let text = String::from_utf8_lossy(&body).into_owned();
         let parsed: Option<Map<String, Value>> = serde_json::from_slice(&body).ok();
-        let field = |name| parsed.as_ref().and_then(|p| p.get(name)).and_then(Value::as_str).map(str::to_owned);
+        let field = |name| {
+            parsed
+                .as_ref()
+                .and_then(|p| p.get(name))
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+        };
         return Err(UpstreamError::Status {
             status: status.as_u16(),
             error: field("error"),
@@ -187,7 +226,8 @@ where
             body: text,
         });
     }
-    serde_json::from_slice(&body).map_err(|_| UpstreamError::BadGateway("the answer is not a JSON object".to_owned()))
+    serde_json::from_slice(&body)
+        .map_err(|_| UpstreamError::BadGateway("the answer is not a JSON object".to_owned()))
 }
 
 #[cfg(test)]
@@ -203,16 +243,27 @@ mod tests {
 
     #[test]
     fn provider_errors_map_to_gateway_statuses() {
-        let status = |status| UpstreamError::Status { status, body: String::new(), error: None, description: None };
+        let status = |status| UpstreamError::Status {
+            status,
+            body: String::new(),
+            error: None,
+            description: None,
+        };
         assert_eq!(status(400).status_code(), StatusCode::BAD_REQUEST);
         assert_eq!(status(401).status_code(), StatusCode::UNAUTHORIZED);
         assert_eq!(status(500).status_code(), StatusCode::BAD_GATEWAY);
         assert_eq!(status(503).status_code(), StatusCode::BAD_GATEWAY);
-        assert_eq!(UpstreamError::Timeout.status_code(), StatusCode::GATEWAY_TIMEOUT);
+        assert_eq!(
+            UpstreamError::Timeout.status_code(),
+            StatusCode::GATEWAY_TIMEOUT
+        );
         assert_eq!(
             UpstreamError::MissingEndpoint("device_authorization_endpoint").status_code(),
             StatusCode::SERVICE_UNAVAILABLE
         );
-        assert_eq!(UpstreamError::MissingEndpoint("token_endpoint").status_code(), StatusCode::BAD_GATEWAY);
+        assert_eq!(
+            UpstreamError::MissingEndpoint("token_endpoint").status_code(),
+            StatusCode::BAD_GATEWAY
+        );
     }
 }

@@ -14,14 +14,17 @@ const DEFAULT_INTERVAL: i64 = 5;
 /// The device-start JSON (**wire format**): the client fails on a missing field.
 fn device_answer(answer: &Map<String, Value>) -> Result<Value, UpstreamError> {
     let text = |name: &'static str| {
-        answer.get(name).and_then(Value::as_str).filter(|v| !v.is_empty()).ok_or_else(|| {
-            UpstreamError::BadGateway(format!("upstream_malformed_response, missing: {name}"))
-        })
+        answer
+            .get(name)
+            .and_then(Value::as_str)
+            .filter(|v| !v.is_empty())
+            .ok_or_else(|| {
+                UpstreamError::BadGateway(format!("upstream_malformed_response, missing: {name}"))
+            })
     };
-    let expires_in = answer
-        .get("expires_in")
-        .and_then(as_int)
-        .ok_or_else(|| UpstreamError::BadGateway("upstream_malformed_response, missing: expires_in".to_owned()))?;
+    let expires_in = answer.get("expires_in").and_then(as_int).ok_or_else(|| {
+        UpstreamError::BadGateway("upstream_malformed_response, missing: expires_in".to_owned())
+    })?;
     Ok(json!({
         "device_code": text("device_code")?,
         "user_code": text("user_code")?,
@@ -35,10 +38,17 @@ fn device_answer(answer: &Map<String, Value>) -> Result<Value, UpstreamError> {
 /// Reads no input: py-oidc-auth-client posts an empty form, and whatever a body holds is ignored.
 pub(super) async fn device(auth: OidcAuth) -> HttpResponse {
     let config = &auth.inner.config;
-    let scope = scope_list(config.scopes.iter().map(String::as_str), config.offline_access);
-    let started = auth.post_form("device_authorization_endpoint", vec![("scope", scope)]).await;
+    let scope = scope_list(
+        config.scopes.iter().map(String::as_str),
+        config.offline_access,
+    );
+    let started = auth
+        .post_form("device_authorization_endpoint", vec![("scope", scope)])
+        .await;
     match started.and_then(|answer| device_answer(&answer)) {
-        Ok(body) => HttpResponse::Ok().insert_header(("cache-control", "no-store")).json(body),
+        Ok(body) => HttpResponse::Ok()
+            .insert_header(("cache-control", "no-store"))
+            .json(body),
         Err(e) => e.error_response(),
     }
 }
@@ -48,19 +58,28 @@ mod tests {
     use super::*;
 
     fn answer(value: Value) -> Map<String, Value> {
-        let Value::Object(map) = value else { unreachable!("test answers are objects") };
+        let Value::Object(map) = value else {
+            unreachable!("test answers are objects")
+        };
         map
     }
 
     #[test]
     fn the_device_answer_has_every_wire_field() {
-        let body = device_answer(&answer(json!({"device_code": "d", "user_code": "U", "verification_uri": "v",
-                                                 "expires_in": "600"})))
+        let body = device_answer(&answer(
+            json!({"device_code": "d", "user_code": "U", "verification_uri": "v",
+                                                 "expires_in": "600"}),
+        ))
         .unwrap();
         assert_eq!(body["interval"], 5);
         assert_eq!(body["expires_in"], 600);
         assert_eq!(body["verification_uri_complete"], Value::Null);
-        let missing = device_answer(&answer(json!({"device_code": "d", "verification_uri": "v", "expires_in": 1})));
-        assert_eq!(missing.unwrap_err().to_string(), "Failed to contact OIDC endpoint: upstream_malformed_response, missing: user_code");
+        let missing = device_answer(&answer(
+            json!({"device_code": "d", "verification_uri": "v", "expires_in": 1}),
+        ));
+        assert_eq!(
+            missing.unwrap_err().to_string(),
+            "Failed to contact OIDC endpoint: upstream_malformed_response, missing: user_code"
+        );
     }
 }

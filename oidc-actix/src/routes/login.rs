@@ -28,7 +28,10 @@ const PROMPTS: [&str; 4] = ["none", "login", "consent", "select_account"];
 fn check_prompt(prompt: &str) -> Result<(), String> {
     let values: Vec<&str> = prompt.split_whitespace().collect();
     if let Some(bad) = values.iter().find(|v| !PROMPTS.contains(v)) {
-        return Err(format!("Invalid prompt {bad:?}: expected one of {}", PROMPTS.join(", ")));
+        return Err(format!(
+            "Invalid prompt {bad:?}: expected one of {}",
+            PROMPTS.join(", ")
+        ));
     }
     if values.contains(&"none") && values.len() > 1 {
         return Err("Invalid prompt: `none` cannot be combined with other values".to_owned());
@@ -46,9 +49,15 @@ fn parse_flag(value: &str) -> Option<bool> {
 }
 
 /// `openid` first, then the requested scopes in order, without duplicates.
-pub(super) fn scope_list<'a>(requested: impl IntoIterator<Item = &'a str>, offline_access: bool) -> String {
+pub(super) fn scope_list<'a>(
+    requested: impl IntoIterator<Item = &'a str>,
+    offline_access: bool,
+) -> String {
     let mut scopes = vec!["openid"];
-    for scope in requested.into_iter().chain(offline_access.then_some("offline_access")) {
+    for scope in requested
+        .into_iter()
+        .chain(offline_access.then_some("offline_access"))
+    {
         if !scopes.contains(&scope) {
             scopes.push(scope);
         }
@@ -73,7 +82,12 @@ pub(super) async fn login(auth: OidcAuth, req: HttpRequest) -> HttpResponse {
     if let Err(why) = check_prompt(prompt) {
         return bad_request(&why);
     }
-    let Some(offline_access) = parse_flag(query.get("offline_access").map(String::as_str).unwrap_or_default()) else {
+    let Some(offline_access) = parse_flag(
+        query
+            .get("offline_access")
+            .map(String::as_str)
+            .unwrap_or_default(),
+    ) else {
         return bad_request("Invalid offline_access: expected true or false");
     };
     let scope = match query.get("scope").filter(|s| !s.trim().is_empty()) {
@@ -109,16 +123,20 @@ pub(super) async fn callback(auth: OidcAuth, req: HttpRequest) -> HttpResponse {
         return bad_request("Invalid query string");
     };
     if let Some(error) = query.get("error") {
-        let description = query.get("error_description").map(String::as_str).unwrap_or_default();
+        let description = query
+            .get("error_description")
+            .map(String::as_str)
+            .unwrap_or_default();
         return HttpResponse::BadRequest().json(serde_json::json!({
             "detail": format!("Login failed: {error} {description}").trim_end().to_owned(),
             "error": error,
             "error_description": description,
         }));
     }
-    let (Some(code), Some(sealed)) =
-        (query.get("code").filter(|v| !v.is_empty()), query.get("state").filter(|v| !v.is_empty()))
-    else {
+    let (Some(code), Some(sealed)) = (
+        query.get("code").filter(|v| !v.is_empty()),
+        query.get("state").filter(|v| !v.is_empty()),
+    ) else {
         return bad_request("Missing code or state");
     };
     let state = match auth.inner.sealer.consume(sealed) {
@@ -143,14 +161,23 @@ pub(super) async fn callback(auth: OidcAuth, req: HttpRequest) -> HttpResponse {
 
 /// Verifies the ID token of a code exchange: signature by the provider's keys, issuer,
 /// audience = our client id, expiry, and the nonce of this login (OIDC Core §3.1.3.7).
-async fn check_id_token(auth: &OidcAuth, answer: &Map<String, Value>, nonce: &str) -> Result<(), String> {
-    let id_token = answer.get("id_token").and_then(Value::as_str).ok_or("The provider returned no id_token")?;
+async fn check_id_token(
+    auth: &OidcAuth,
+    answer: &Map<String, Value>,
+    nonce: &str,
+) -> Result<(), String> {
+    let id_token = answer
+        .get("id_token")
+        .and_then(Value::as_str)
+        .ok_or("The provider returned no id_token")?;
     let provider = &auth.inner.provider;
     if provider.keys().is_none() {
         let _ = provider.refresh_now().await;
     }
     let guard = provider.keys();
-    let keys = guard.as_ref().ok_or("The provider's keys are unavailable")?;
+    let keys = guard
+        .as_ref()
+        .ok_or("The provider's keys are unavailable")?;
     let config = &auth.inner.config;
     let rules = ClaimRules {
         audience: Some(&config.client_id),
@@ -171,7 +198,14 @@ mod tests {
 
     #[test]
     fn prompts_are_validated() {
-        for ok in ["", "none", "login", "consent", "login consent", "select_account"] {
+        for ok in [
+            "",
+            "none",
+            "login",
+            "consent",
+            "login consent",
+            "select_account",
+        ] {
             assert!(check_prompt(ok).is_ok(), "{ok}");
         }
         for bad in ["nonesuch", "none login", "Login", "x"] {
@@ -190,8 +224,14 @@ mod tests {
 
     #[test]
     fn scopes_are_stable_with_openid_first() {
-        assert_eq!(scope_list(["profile", "email", "profile"], false), "openid profile email");
-        assert_eq!(scope_list(["openid", "email"], true), "openid email offline_access");
+        assert_eq!(
+            scope_list(["profile", "email", "profile"], false),
+            "openid profile email"
+        );
+        assert_eq!(
+            scope_list(["openid", "email"], true),
+            "openid email offline_access"
+        );
         assert_eq!(scope_list([], false), "openid");
     }
 }

@@ -14,7 +14,9 @@ pub(super) async fn logout(auth: OidcAuth, req: HttpRequest) -> HttpResponse {
         return bad_request("Invalid query string");
     };
     let config = &auth.inner.config;
-    let after = query.get("post_logout_redirect_uri").filter(|v| !v.is_empty());
+    let after = query
+        .get("post_logout_redirect_uri")
+        .filter(|v| !v.is_empty());
     if let (Some(after), Some(list)) = (after, &config.post_logout_allow_list) {
         if !list.allows(after, config.proxy.as_deref()) {
             return bad_request("post_logout_redirect_uri is not allowed");
@@ -22,12 +24,18 @@ pub(super) async fn logout(auth: OidcAuth, req: HttpRequest) -> HttpResponse {
     }
     match auth.endpoint("end_session_endpoint").await {
         Ok(end_session) => {
-            let hint = query.get("id_token_hint").map(String::as_str).unwrap_or_default();
+            let hint = query
+                .get("id_token_hint")
+                .map(String::as_str)
+                .unwrap_or_default();
             redirect(&with_query(
                 &end_session,
                 &[
                     ("client_id", &config.client_id),
-                    ("post_logout_redirect_uri", after.map(String::as_str).unwrap_or_default()),
+                    (
+                        "post_logout_redirect_uri",
+                        after.map(String::as_str).unwrap_or_default(),
+                    ),
                     ("id_token_hint", hint),
                 ],
             ))

@@ -43,7 +43,14 @@ pub enum AuthRoute {
 }
 
 impl AuthRoute {
-    const ALL: [AuthRoute; 6] = [Self::Login, Self::Callback, Self::Token, Self::Device, Self::Logout, Self::Userinfo];
+    const ALL: [AuthRoute; 6] = [
+        Self::Login,
+        Self::Callback,
+        Self::Token,
+        Self::Device,
+        Self::Logout,
+        Self::Userinfo,
+    ];
 
     /// The path py-oidc-auth and its client use by default.
     pub fn default_path(self) -> &'static str {
@@ -58,7 +65,10 @@ impl AuthRoute {
     }
 
     fn index(self) -> usize {
-        Self::ALL.iter().position(|r| *r == self).unwrap_or_default()
+        Self::ALL
+            .iter()
+            .position(|r| *r == self)
+            .unwrap_or_default()
     }
 }
 
@@ -92,7 +102,11 @@ impl AuthRoutes {
     /// Serves `route` at `path` (under the prefix).
     pub fn path(mut self, route: AuthRoute, path: impl Into<String>) -> Self {
         let path = path.into();
-        self.paths[route.index()] = Some(if path.starts_with('/') { path } else { format!("/{path}") });
+        self.paths[route.index()] = Some(if path.starts_with('/') {
+            path
+        } else {
+            format!("/{path}")
+        });
         self
     }
 
@@ -104,7 +118,9 @@ impl AuthRoutes {
 
     /// The full path of `route`, or `None` if it is disabled.
     pub fn full_path(&self, route: AuthRoute) -> Option<String> {
-        self.paths[route.index()].as_ref().map(|path| format!("{}{path}", self.prefix))
+        self.paths[route.index()]
+            .as_ref()
+            .map(|path| format!("{}{path}", self.prefix))
     }
 }
 
@@ -136,7 +152,9 @@ impl OidcAuth {
             config.app_data(auth);
             let token_path = routes.full_path(AuthRoute::Token);
             for route in AuthRoute::ALL {
-                let Some(path) = routes.full_path(route) else { continue };
+                let Some(path) = routes.full_path(route) else {
+                    continue;
+                };
                 match route {
                     AuthRoute::Login => config.route(&path, web::get().to(login::login)),
                     AuthRoute::Callback => config.route(&path, web::get().to(login::callback)),
@@ -144,9 +162,11 @@ impl OidcAuth {
                         let own_path = token_path.clone().unwrap_or_default();
                         config.route(
                             &path,
-                            web::post().to(move |auth: OidcAuth, req: HttpRequest, body: web::Payload| {
-                                token::token(auth, req, body, own_path.clone())
-                            }),
+                            web::post().to(
+                                move |auth: OidcAuth, req: HttpRequest, body: web::Payload| {
+                                    token::token(auth, req, body, own_path.clone())
+                                },
+                            ),
                         )
                     }
                     AuthRoute::Device => config.route(&path, web::post().to(device::device)),
@@ -164,7 +184,11 @@ impl FromRequest for OidcAuth {
     type Future = Ready<Result<Self, AuthError>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready(OidcAuth::from_app_data(req).cloned().ok_or(AuthError::NotConfigured))
+        ready(
+            OidcAuth::from_app_data(req)
+                .cloned()
+                .ok_or(AuthError::NotConfigured),
+        )
     }
 }
 
@@ -179,7 +203,9 @@ pub(crate) fn with_query(url: &str, params: &[(&str, &str)]) -> String {
     if params.is_empty() {
         return url.to_owned();
     }
-    let (base, fragment) = url.split_once('#').map_or((url, None), |(b, f)| (b, Some(f)));
+    let (base, fragment) = url
+        .split_once('#')
+        .map_or((url, None), |(b, f)| (b, Some(f)));
     let separator = if !base.contains('?') {
         "?"
     } else if base.ends_with('?') || base.ends_with('&') {
@@ -196,7 +222,10 @@ pub(crate) fn with_query(url: &str, params: &[(&str, &str)]) -> String {
 
 /// A 302 to `location`.
 pub(crate) fn redirect(location: &str) -> HttpResponse {
-    HttpResponse::Found().insert_header(("location", location)).insert_header(("cache-control", "no-store")).finish()
+    HttpResponse::Found()
+        .insert_header(("location", location))
+        .insert_header(("cache-control", "no-store"))
+        .finish()
 }
 
 /// A JSON value as an integer: integers, floats (truncated) and numeric strings.
@@ -214,20 +243,46 @@ mod tests {
 
     #[test]
     fn queries_are_appended_correctly() {
-        assert_eq!(with_query("https://idp/auth", &[("a", "1"), ("b", "x y")]), "https://idp/auth?a=1&b=x+y");
-        assert_eq!(with_query("https://idp/auth?tenant=t", &[("a", "1")]), "https://idp/auth?tenant=t&a=1");
-        assert_eq!(with_query("https://idp/auth?", &[("a", "1")]), "https://idp/auth?a=1");
-        assert_eq!(with_query("https://idp/auth#f", &[("a", "")]), "https://idp/auth#f");
-        assert_eq!(with_query("https://idp/auth#f", &[("a", "1")]), "https://idp/auth?a=1#f");
+        assert_eq!(
+            with_query("https://idp/auth", &[("a", "1"), ("b", "x y")]),
+            "https://idp/auth?a=1&b=x+y"
+        );
+        assert_eq!(
+            with_query("https://idp/auth?tenant=t", &[("a", "1")]),
+            "https://idp/auth?tenant=t&a=1"
+        );
+        assert_eq!(
+            with_query("https://idp/auth?", &[("a", "1")]),
+            "https://idp/auth?a=1"
+        );
+        assert_eq!(
+            with_query("https://idp/auth#f", &[("a", "")]),
+            "https://idp/auth#f"
+        );
+        assert_eq!(
+            with_query("https://idp/auth#f", &[("a", "1")]),
+            "https://idp/auth?a=1#f"
+        );
     }
 
     #[test]
     fn route_paths_are_configurable() {
-        let routes = AuthRoutes::new("/api/").path(AuthRoute::Token, "tok").disable(AuthRoute::Userinfo);
-        assert_eq!(routes.full_path(AuthRoute::Token).as_deref(), Some("/api/tok"));
-        assert_eq!(routes.full_path(AuthRoute::Login).as_deref(), Some("/api/auth/v2/login"));
+        let routes = AuthRoutes::new("/api/")
+            .path(AuthRoute::Token, "tok")
+            .disable(AuthRoute::Userinfo);
+        assert_eq!(
+            routes.full_path(AuthRoute::Token).as_deref(),
+            Some("/api/tok")
+        );
+        assert_eq!(
+            routes.full_path(AuthRoute::Login).as_deref(),
+            Some("/api/auth/v2/login")
+        );
         assert_eq!(routes.full_path(AuthRoute::Userinfo), None);
-        assert_eq!(AuthRoutes::new("").full_path(AuthRoute::Device).as_deref(), Some("/auth/v2/device"));
+        assert_eq!(
+            AuthRoutes::new("").full_path(AuthRoute::Device).as_deref(),
+            Some("/auth/v2/device")
+        );
     }
 
     #[test]

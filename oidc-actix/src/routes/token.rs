@@ -41,19 +41,34 @@ pub(crate) struct Exchange {
 }
 
 fn first_int(answer: &Map<String, Value>, names: &[&str]) -> Option<i64> {
-    names.iter().filter_map(|name| answer.get(*name).and_then(as_int)).find(|value| *value > 0)
+    names
+        .iter()
+        .filter_map(|name| answer.get(*name).and_then(as_int))
+        .find(|value| *value > 0)
 }
 
 /// Normalises a provider token answer (py-oidc-auth §2.9, with its expiry bugs fixed).
-pub(crate) fn normalise(answer: &Map<String, Value>, now: i64) -> Result<TokenResponse, UpstreamError> {
+pub(crate) fn normalise(
+    answer: &Map<String, Value>,
+    now: i64,
+) -> Result<TokenResponse, UpstreamError> {
     let text = |name: &str| answer.get(name).and_then(Value::as_str).map(str::to_owned);
     let access_token = text("access_token")
         .filter(|t| !t.is_empty())
-        .ok_or_else(|| UpstreamError::BadGateway("the token answer has no access_token".to_owned()))?;
-    let expires = first_int(answer, &["exp", "expires", "expires_at"])
-        .unwrap_or_else(|| now + answer.get("expires_in").and_then(as_int).unwrap_or(DEFAULT_EXPIRES_IN));
+        .ok_or_else(|| {
+            UpstreamError::BadGateway("the token answer has no access_token".to_owned())
+        })?;
+    let expires = first_int(answer, &["exp", "expires", "expires_at"]).unwrap_or_else(|| {
+        now + answer
+            .get("expires_in")
+            .and_then(as_int)
+            .unwrap_or(DEFAULT_EXPIRES_IN)
+    });
     let refresh_token = text("refresh_token").unwrap_or_default();
-    let refresh_expires = match first_int(answer, &["refresh_exp", "refresh_expires", "refresh_expires_at"]) {
+    let refresh_expires = match first_int(
+        answer,
+        &["refresh_exp", "refresh_expires", "refresh_expires_at"],
+    ) {
         Some(at) => at,
         None if refresh_token.is_empty() => expires,
         None => match answer.get("refresh_expires_in").and_then(as_int) {
@@ -63,7 +78,9 @@ pub(crate) fn normalise(answer: &Map<String, Value>, now: i64) -> Result<TokenRe
     };
     Ok(TokenResponse {
         access_token,
-        token_type: text("token_type").filter(|t| !t.is_empty()).unwrap_or_else(|| "Bearer".to_owned()),
+        token_type: text("token_type")
+            .filter(|t| !t.is_empty())
+            .unwrap_or_else(|| "Bearer".to_owned()),
         expires,
         refresh_token,
         refresh_expires,
@@ -72,40 +89,63 @@ pub(crate) fn normalise(answer: &Map<String, Value>, now: i64) -> Result<TokenRe
 }
 
 /// Runs a grant at the provider's token endpoint and normalises the answer.
-pub(crate) async fn exchange(auth: &OidcAuth, form: Vec<(&'static str, String)>) -> Result<Exchange, UpstreamError> {
+pub(crate) async fn exchange(
+    auth: &OidcAuth,
+    form: Vec<(&'static str, String)>,
+) -> Result<Exchange, UpstreamError> {
     let raw = auth.post_form("token_endpoint", form).await?;
     let token = normalise(&raw, crate::verify::now() as i64)?;
     Ok(Exchange { raw, token })
 }
 
 /// Reads the form body: absent or empty is an empty form; anything but form encoding is refused.
-async fn read_form(req: &HttpRequest, mut body: web::Payload) -> Result<Vec<(String, String)>, HttpResponse> {
+async fn read_form(
+    req: &HttpRequest,
+    mut body: web::Payload,
+) -> Result<Vec<(String, String)>, HttpResponse> {
     let mut bytes = web::BytesMut::new();
     while let Some(chunk) = body.next().await {
         let chunk = chunk.map_err(|_| bad_request("Could not read the request body"))?;
         if bytes.len() + chunk.len() > MAX_FORM_BYTES {
-            return Err(detail_response(actix_web::http::StatusCode::PAYLOAD_TOO_LARGE, "Request body too large"));
+            return Err(detail_response(
+                actix_web::http::StatusCode::PAYLOAD_TOO_LARGE,
+                "Request body too large",
+            ));
         }
         bytes.extend_from_slice(&chunk);
     }
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(Vec::new());
     }
-    let content_type = req.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default();
-    let essence = content_type.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
+    let content_type = req
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let essence = content_type
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
     if !essence.is_empty() && essence != "application/x-www-form-urlencoded" {
         return Err(detail_response(
             actix_web::http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "Send the token request as application/x-www-form-urlencoded",
         ));
     }
-    serde_urlencoded::from_bytes(&bytes).map_err(|_| bad_request("The request body is not a valid form"))
+    serde_urlencoded::from_bytes(&bytes)
+        .map_err(|_| bad_request("The request body is not a valid form"))
 }
 
 /// What the token route was asked to do.
 #[derive(Debug, PartialEq, Eq)]
 enum Grant {
-    Code { code: String, redirect_uri: Option<String>, verifier: Option<String> },
+    Code {
+        code: String,
+        redirect_uri: Option<String>,
+        verifier: Option<String>,
+    },
     Refresh(String),
     Device(String),
 }
@@ -115,7 +155,11 @@ enum Grant {
 /// RFC names are accepted.
 fn grant(form: &[(String, String)]) -> Result<Grant, &'static str> {
     let field = |names: &[&str]| {
-        names.iter().find_map(|name| form.iter().find(|(k, v)| k == name && !v.is_empty()).map(|(_, v)| v.clone()))
+        names.iter().find_map(|name| {
+            form.iter()
+                .find(|(k, v)| k == name && !v.is_empty())
+                .map(|(_, v)| v.clone())
+        })
     };
     let code = field(&["code"]);
     let refresh = field(&["refresh-token", "refresh_token"]);
@@ -142,11 +186,18 @@ fn grant(form: &[(String, String)]) -> Result<Grant, &'static str> {
 /// `urljoin(proxy, path)` does for the default redirect URI.
 fn join(proxy: &str, path: &str) -> String {
     let origin_end = proxy.find("://").map_or(0, |i| i + 3);
-    let authority_end = proxy[origin_end..].find('/').map_or(proxy.len(), |i| origin_end + i);
+    let authority_end = proxy[origin_end..]
+        .find('/')
+        .map_or(proxy.len(), |i| origin_end + i);
     format!("{}{path}", &proxy[..authority_end])
 }
 
-pub(super) async fn token(auth: OidcAuth, req: HttpRequest, body: web::Payload, own_path: String) -> HttpResponse {
+pub(super) async fn token(
+    auth: OidcAuth,
+    req: HttpRequest,
+    body: web::Payload,
+    own_path: String,
+) -> HttpResponse {
     let form = match read_form(&req, body).await {
         Ok(form) => form,
         Err(response) => return response,
@@ -156,24 +207,39 @@ pub(super) async fn token(auth: OidcAuth, req: HttpRequest, body: web::Payload, 
         Err(why) => return bad_request(why),
     };
     let upstream_form = match grant {
-        Grant::Code { code, redirect_uri, verifier } => {
+        Grant::Code {
+            code,
+            redirect_uri,
+            verifier,
+        } => {
             let mut redirect_uri = redirect_uri;
             let verifier = match verifier {
                 // A sealed login state stands in for the verifier it carries (see `state`).
-                Some(sealed) if StateSealer::is_sealed(&sealed) => match auth.inner.sealer.consume(&sealed) {
-                    Ok(state) => {
-                        if redirect_uri.as_deref().is_some_and(|given| given != state.redirect_uri) {
-                            return bad_request("redirect_uri does not match the login");
+                Some(sealed) if StateSealer::is_sealed(&sealed) => {
+                    match auth.inner.sealer.consume(&sealed) {
+                        Ok(state) => {
+                            if redirect_uri
+                                .as_deref()
+                                .is_some_and(|given| given != state.redirect_uri)
+                            {
+                                return bad_request("redirect_uri does not match the login");
+                            }
+                            redirect_uri = Some(state.redirect_uri);
+                            state.verifier
                         }
-                        redirect_uri = Some(state.redirect_uri);
-                        state.verifier
+                        Err(e) => return bad_request(e.detail()),
                     }
-                    Err(e) => return bad_request(e.detail()),
-                },
+                }
                 other => other.unwrap_or_default(),
             };
             let redirect_uri = redirect_uri
-                .or_else(|| auth.inner.config.proxy.as_deref().map(|proxy| join(proxy, &own_path)))
+                .or_else(|| {
+                    auth.inner
+                        .config
+                        .proxy
+                        .as_deref()
+                        .map(|proxy| join(proxy, &own_path))
+                })
                 .unwrap_or_default();
             vec![
                 ("grant_type", "authorization_code".to_owned()),
@@ -183,12 +249,20 @@ pub(super) async fn token(auth: OidcAuth, req: HttpRequest, body: web::Payload, 
             ]
         }
         Grant::Refresh(refresh_token) => {
-            vec![("grant_type", "refresh_token".to_owned()), ("refresh_token", refresh_token)]
+            vec![
+                ("grant_type", "refresh_token".to_owned()),
+                ("refresh_token", refresh_token),
+            ]
         }
-        Grant::Device(device_code) => vec![("grant_type", DEVICE_GRANT.to_owned()), ("device_code", device_code)],
+        Grant::Device(device_code) => vec![
+            ("grant_type", DEVICE_GRANT.to_owned()),
+            ("device_code", device_code),
+        ],
     };
     match exchange(&auth, upstream_form).await {
-        Ok(exchange) => HttpResponse::Ok().insert_header(("cache-control", "no-store")).json(exchange.token),
+        Ok(exchange) => HttpResponse::Ok()
+            .insert_header(("cache-control", "no-store"))
+            .json(exchange.token),
         Err(e) => e.error_response(),
     }
 }
@@ -199,58 +273,113 @@ mod tests {
     use serde_json::json;
 
     fn answer(value: Value) -> Map<String, Value> {
-        let Value::Object(map) = value else { unreachable!("test answers are objects") };
+        let Value::Object(map) = value else {
+            unreachable!("test answers are objects")
+        };
         map
     }
 
     fn form(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
     fn keycloak_offline_tokens_get_a_future_refresh_expiry() {
         let t = normalise(
-            &answer(json!({"access_token": "a", "token_type": "Bearer", "expires_in": 300,
-                           "refresh_token": "r", "refresh_expires_in": 0, "scope": "openid"})),
+            &answer(
+                json!({"access_token": "a", "token_type": "Bearer", "expires_in": 300,
+                           "refresh_token": "r", "refresh_expires_in": 0, "scope": "openid"}),
+            ),
             1000,
         )
         .unwrap();
-        assert_eq!((t.expires, t.refresh_expires), (1300, 1000 + UNKNOWN_REFRESH_LIFETIME));
+        assert_eq!(
+            (t.expires, t.refresh_expires),
+            (1300, 1000 + UNKNOWN_REFRESH_LIFETIME)
+        );
     }
 
     #[test]
     fn explicit_expiries_win_and_missing_fields_have_defaults() {
-        let t = normalise(&answer(json!({"access_token": "a", "expires_at": 5000, "refresh_expires_in": 60,
-                                         "refresh_token": "r"})), 1000)
+        let t = normalise(
+            &answer(
+                json!({"access_token": "a", "expires_at": 5000, "refresh_expires_in": 60,
+                                         "refresh_token": "r"}),
+            ),
+            1000,
+        )
         .unwrap();
         assert_eq!(t.expires, 5000);
         assert_eq!(t.refresh_expires, 1060);
         assert_eq!(t.token_type, "Bearer");
         assert_eq!(t.scope, "");
         let t = normalise(&answer(json!({"access_token": "a"})), 1000).unwrap();
-        assert_eq!((t.expires, t.refresh_token.as_str(), t.refresh_expires), (1180, "", 1180));
+        assert_eq!(
+            (t.expires, t.refresh_token.as_str(), t.refresh_expires),
+            (1180, "", 1180)
+        );
         assert!(normalise(&answer(json!({"token_type": "Bearer"})), 1000).is_err());
     }
 
     #[test]
     fn the_grant_follows_grant_type_then_the_reference_order() {
-        assert_eq!(grant(&form(&[("refresh-token", "r")])), Ok(Grant::Refresh("r".into())));
-        assert_eq!(grant(&form(&[("refresh_token", "r")])), Ok(Grant::Refresh("r".into())));
-        assert_eq!(grant(&form(&[("device-code", "d")])), Ok(Grant::Device("d".into())));
-        assert_eq!(grant(&form(&[("device_code", "d"), ("refresh-token", "r")])), Ok(Grant::Refresh("r".into())));
         assert_eq!(
-            grant(&form(&[("grant_type", DEVICE_GRANT), ("device_code", "d"), ("refresh-token", "r")])),
+            grant(&form(&[("refresh-token", "r")])),
+            Ok(Grant::Refresh("r".into()))
+        );
+        assert_eq!(
+            grant(&form(&[("refresh_token", "r")])),
+            Ok(Grant::Refresh("r".into()))
+        );
+        assert_eq!(
+            grant(&form(&[("device-code", "d")])),
             Ok(Grant::Device("d".into()))
         );
-        assert!(matches!(grant(&form(&[("code", "c"), ("grant_type", "authorization_code")])), Ok(Grant::Code { .. })));
-        assert_eq!(grant(&form(&[])), Err("Missing (device) code or refresh_token"));
-        assert_eq!(grant(&form(&[("refresh-token", "")])), Err("Missing (device) code or refresh_token"));
-        assert_eq!(grant(&form(&[("grant_type", "password")])), Err("Unsupported grant_type"));
+        assert_eq!(
+            grant(&form(&[("device_code", "d"), ("refresh-token", "r")])),
+            Ok(Grant::Refresh("r".into()))
+        );
+        assert_eq!(
+            grant(&form(&[
+                ("grant_type", DEVICE_GRANT),
+                ("device_code", "d"),
+                ("refresh-token", "r")
+            ])),
+            Ok(Grant::Device("d".into()))
+        );
+        assert!(matches!(
+            grant(&form(&[
+                ("code", "c"),
+                ("grant_type", "authorization_code")
+            ])),
+            Ok(Grant::Code { .. })
+        ));
+        assert_eq!(
+            grant(&form(&[])),
+            Err("Missing (device) code or refresh_token")
+        );
+        assert_eq!(
+            grant(&form(&[("refresh-token", "")])),
+            Err("Missing (device) code or refresh_token")
+        );
+        assert_eq!(
+            grant(&form(&[("grant_type", "password")])),
+            Err("Unsupported grant_type")
+        );
     }
 
     #[test]
     fn the_default_redirect_joins_the_proxy_origin() {
-        assert_eq!(join("https://app.example.org/base/", "/api/auth/v2/token"), "https://app.example.org/api/auth/v2/token");
-        assert_eq!(join("http://localhost:8080", "/t"), "http://localhost:8080/t");
+        assert_eq!(
+            join("https://app.example.org/base/", "/api/auth/v2/token"),
+            "https://app.example.org/api/auth/v2/token"
+        );
+        assert_eq!(
+            join("http://localhost:8080", "/t"),
+            "http://localhost:8080/t"
+        );
     }
 }

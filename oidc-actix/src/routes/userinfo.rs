@@ -13,8 +13,14 @@ use crate::{IdToken, OidcAuth};
 /// The output fields and the claim names tried for each, in order (hyphens also tried as `_`).
 const FIELDS: [(&str, &[&str]); 4] = [
     ("email", &["mail", "email"]),
-    ("username", &["preferred-username", "user-name", "uid", "username"]),
-    ("last_name", &["last-name", "family-name", "name", "surname"]),
+    (
+        "username",
+        &["preferred-username", "user-name", "uid", "username"],
+    ),
+    (
+        "last_name",
+        &["last-name", "family-name", "name", "surname"],
+    ),
     ("first_name", &["first-name", "given-name"]),
 ];
 
@@ -82,14 +88,21 @@ pub(super) async fn userinfo(token: IdToken, auth: OidcAuth, req: HttpRequest) -
     if has_username(&info) {
         return HttpResponse::Ok().json(info);
     }
-    let authorization = req.headers().get(AUTHORIZATION).and_then(|v| v.to_str().ok()).unwrap_or_default();
+    let authorization = req
+        .headers()
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
     match auth.fetch_userinfo(authorization).await {
         Ok(claims) => {
             let info = user_info(&claims);
             if has_username(&info) {
                 HttpResponse::Ok().json(info)
             } else {
-                detail_response(StatusCode::NOT_FOUND, "No user name in the token or the provider's userinfo")
+                detail_response(
+                    StatusCode::NOT_FOUND,
+                    "No user name in the token or the provider's userinfo",
+                )
             }
         }
         Err(e) => e.error_response(),
@@ -101,7 +114,9 @@ mod tests {
     use super::*;
 
     fn claims(value: Value) -> Map<String, Value> {
-        let Value::Object(map) = value else { unreachable!("test claims are objects") };
+        let Value::Object(map) = value else {
+            unreachable!("test claims are objects")
+        };
         map
     }
 
@@ -111,23 +126,36 @@ mod tests {
             "preferred_username": "jane", "email": "jane@example.org",
             "given_name": "Jane", "family_name": "Doe",
         })));
-        assert_eq!(info, json!({"username": "jane", "last_name": "Doe", "first_name": "Jane",
-                                "pw_name": "jane", "email": "jane@example.org"}));
+        assert_eq!(
+            info,
+            json!({"username": "jane", "last_name": "Doe", "first_name": "Jane",
+                                "pw_name": "jane", "email": "jane@example.org"})
+        );
     }
 
     #[test]
     fn hyphenated_nested_and_fallback_names() {
-        let info = user_info(&claims(json!({"profile": {"preferred-username": "nested"}, "mail": "m@x", "email": "e@x"})));
+        let info = user_info(&claims(
+            json!({"profile": {"preferred-username": "nested"}, "mail": "m@x", "email": "e@x"}),
+        ));
         assert_eq!(info["username"], "nested");
         assert_eq!(info["email"], "m@x", "mail beats email");
         let info = user_info(&claims(json!({"uid": "u1", "name": "Jane Q Public"})));
         assert_eq!(info["username"], "u1");
         // As the reference: `name` only feeds last_name; first_name comes from given_name alone.
-        assert_eq!((info["first_name"].as_str(), info["last_name"].as_str()), (Some(""), Some("Public")));
-        let info = user_info(&claims(json!({"username": "top", "x": {"username": "deep"}})));
+        assert_eq!(
+            (info["first_name"].as_str(), info["last_name"].as_str()),
+            (Some(""), Some("Public"))
+        );
+        let info = user_info(&claims(
+            json!({"username": "top", "x": {"username": "deep"}}),
+        ));
         assert_eq!(info["username"], "top", "top level wins");
         assert!(!has_username(&user_info(&claims(json!({"sub": "s"})))));
         let info = user_info(&claims(json!({"family_name": "Doe"})));
-        assert_eq!((info["first_name"].as_str(), info["last_name"].as_str()), (Some(""), Some("Doe")));
+        assert_eq!(
+            (info["first_name"].as_str(), info["last_name"].as_str()),
+            (Some(""), Some("Doe"))
+        );
     }
 }
