@@ -3,8 +3,9 @@
 //! with Keycloak-like claims, refresh, the device flow, key rotation, userinfo and logout. If
 //! these fail, the end-to-end tests of the library cannot be trusted either.
 
-#[path = "support/idp.rs"]
-mod idp;
+mod support;
+
+use support::idp;
 
 use std::time::Instant;
 

@@ -29,12 +29,11 @@
 use std::collections::hash_map::RandomState;
 use std::fs::{self, OpenOptions};
 use std::hash::{BuildHasher, Hasher};
-use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
+use std::io::{ErrorKind, Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
@@ -42,6 +41,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::Value;
 use sha2::{Digest as _, Sha256};
 use url::Url;
+
+use super::process::ReadyProcess;
 
 /// How long the provider may take to print its ready line (it takes 1–2 s, more while cargo
 /// builds other test binaries in parallel).
@@ -212,9 +213,8 @@ impl IdpOptions {
 
 /// A running test provider; the process is killed when this is dropped.
 pub struct TestIdp {
-    child: Child,
+    process: ReadyProcess,
     issuer: String,
-    log: Arc<Mutex<Vec<String>>>,
     startup: Duration,
 }
 
@@ -233,7 +233,8 @@ impl TestIdp {
         ensure_node_modules();
         let began = Instant::now();
         let script = idp_dir().join("provider.mjs");
-        let mut child = Command::new("node")
+        let mut command = Command::new("node");
+        command
             .arg(&script)
             .args([
                 "--host",
@@ -243,62 +244,12 @@ impl TestIdp {
                 "--exit-on-stdin-close",
             ])
             .args(&options.args)
-            .current_dir(idp_dir())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot run `node {}`: {e}", script.display()));
-
-        let log = Arc::new(Mutex::new(Vec::new()));
-        let (ready_tx, ready_rx) = mpsc::channel();
-        let stdout = child.stdout.take().expect("piped stdout");
-        let stderr = child.stderr.take().expect("piped stderr");
-        {
-            let log = Arc::clone(&log);
-            std::thread::spawn(move || {
-                for line in BufReader::new(stdout).lines() {
-                    let Ok(line) = line else { break };
-                    if let Some(issuer) = line.strip_prefix("READY ") {
-                        let _ = ready_tx.send(issuer.trim().to_owned());
-                    }
-                    push_log(&log, line);
-                }
-            });
-        }
-        {
-            let log = Arc::clone(&log);
-            std::thread::spawn(move || {
-                for line in BufReader::new(stderr).lines() {
-                    let Ok(line) = line else { break };
-                    push_log(&log, line);
-                }
-            });
-        }
-
-        match ready_rx.recv_timeout(START_TIMEOUT) {
-            Ok(issuer) => Self {
-                child,
-                issuer,
-                log,
-                startup: began.elapsed(),
-            },
-            Err(error) => {
-                let _ = child.kill();
-                let status = child.wait().ok();
-                // Give the reader threads a moment to drain what the process printed last.
-                std::thread::sleep(Duration::from_millis(100));
-                let why = match error {
-                    mpsc::RecvTimeoutError::Timeout => {
-                        format!("no ready line within {START_TIMEOUT:?}")
-                    }
-                    mpsc::RecvTimeoutError::Disconnected => format!("it exited ({status:?})"),
-                };
-                panic!(
-                    "the test provider did not start: {why}\n--- provider output ---\n{}",
-                    log_text(&log)
-                );
-            }
+            .current_dir(idp_dir());
+        let process = ReadyProcess::spawn(command, "READY ", START_TIMEOUT, "the test provider");
+        Self {
+            issuer: process.ready.clone(),
+            process,
+            startup: began.elapsed(),
         }
     }
 
@@ -324,7 +275,7 @@ impl TestIdp {
 
     /// What the provider printed so far (stdout and stderr).
     pub fn log(&self) -> String {
-        log_text(&self.log)
+        self.process.log()
     }
 
     /// The discovery document.
@@ -520,20 +471,6 @@ impl TestIdp {
         self.exchange_code(client, &callback.code, redirect_uri, &pkce.verifier)
             .await
             .expect_ok("code exchange")
-    }
-}
-
-impl Drop for TestIdp {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        if std::thread::panicking() {
-            eprintln!(
-                "--- test provider {} output ---\n{}",
-                self.issuer,
-                log_text(&self.log)
-            );
-        }
     }
 }
 
@@ -1227,16 +1164,6 @@ fn idp_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests")
         .join("idp")
-}
-
-fn push_log(log: &Mutex<Vec<String>>, line: String) {
-    if let Ok(mut log) = log.lock() {
-        log.push(line);
-    }
-}
-
-fn log_text(log: &Mutex<Vec<String>>) -> String {
-    log.lock().map(|l| l.join("\n")).unwrap_or_default()
 }
 
 /// Makes sure `tests/idp/node_modules` matches `tests/idp/package-lock.json`: once per process,
