@@ -122,3 +122,117 @@ pub(crate) fn len(instance: u64) -> usize {
             .map_or(0, |cache| cache.entries.len())
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Algorithm;
+    use crate::jwks::key_set_from_jwks;
+    use base64::Engine as _;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use serde_json::{Value, json};
+
+    fn keys(kids: &[&str], generation: u64) -> KeySet {
+        let n = URL_SAFE_NO_PAD.encode([0xC5u8; 256]);
+        let jwks: Vec<Value> = kids
+            .iter()
+            .map(|kid| json!({"kty": "RSA", "kid": kid, "n": n, "e": "AQAB"}))
+            .collect();
+        key_set_from_jwks(
+            &json!({ "keys": jwks }),
+            Algorithm::ALL,
+            8,
+            "iss".into(),
+            generation,
+        )
+        .unwrap()
+    }
+
+    fn token(sub: &str) -> IdToken {
+        let Value::Object(map) = json!({ "sub": sub }) else {
+            unreachable!()
+        };
+        IdToken::from_verified(sub, map).unwrap()
+    }
+
+    fn remember(
+        instance: u64,
+        capacity: usize,
+        raw: &str,
+        exp: u64,
+        kid: &str,
+        keys: &KeySet,
+        now: f64,
+    ) {
+        let key = Arc::clone(keys.find(Some(kid)).unwrap());
+        insert(
+            instance,
+            capacity,
+            raw,
+            Entry::new(token(raw), Some(kid.to_owned()), key, exp),
+            keys,
+            now,
+        );
+    }
+
+    #[test]
+    fn entries_are_served_until_exp_only() {
+        let keys = keys(&["a"], 1);
+        remember(101, 10, "t1", 1000, "a", &keys, 500.0);
+        assert_eq!(
+            get::<crate::Claims>(101, "t1", &keys, 999.0)
+                .unwrap()
+                .sub
+                .as_deref(),
+            Some("t1")
+        );
+        assert!(get::<crate::Claims>(101, "t1", &keys, 1000.0).is_none());
+        assert!(get::<crate::Claims>(101, "t2", &keys, 500.0).is_none());
+        assert!(
+            get::<crate::Claims>(102, "t1", &keys, 500.0).is_none(),
+            "caches are per instance"
+        );
+    }
+
+    #[test]
+    fn entries_die_with_their_key() {
+        let old = keys(&["a", "b"], 1);
+        remember(103, 10, "by-a", 1000, "a", &old, 500.0);
+        remember(103, 10, "by-b", 1000, "b", &old, 500.0);
+        // The provider rotates `a` out; `b` stays (the same key object, see `carry_over`).
+        let mut new = keys(&["b"], 2);
+        new.carry_over(&old);
+        assert!(get::<crate::Claims>(103, "by-a", &new, 500.0).is_none());
+        assert!(get::<crate::Claims>(103, "by-b", &new, 500.0).is_some());
+        remember(103, 10, "fresh", 1000, "b", &new, 500.0);
+        assert_eq!(
+            len(103),
+            2,
+            "the insert under a new key set purged the entry of the removed key"
+        );
+    }
+
+    #[test]
+    fn the_size_stays_within_capacity() {
+        let keys = keys(&["a"], 1);
+        for i in 0..500 {
+            remember(104, 64, &format!("t{i}"), 1000, "a", &keys, 500.0);
+            assert!(len(104) <= 64);
+        }
+        assert!(
+            get::<crate::Claims>(104, "t499", &keys, 500.0).is_some(),
+            "the newest entry is kept"
+        );
+        remember(105, 0, "t", 1000, "a", &keys, 500.0);
+        assert_eq!(len(105), 0, "capacity 0 disables the cache");
+    }
+
+    #[test]
+    fn a_different_claims_type_is_a_miss() {
+        #[derive(serde::Deserialize)]
+        struct Other {}
+        let keys = keys(&["a"], 1);
+        remember(106, 10, "t", 1000, "a", &keys, 500.0);
+        assert!(get::<Other>(106, "t", &keys, 500.0).is_none());
+    }
+}

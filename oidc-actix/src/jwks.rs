@@ -22,6 +22,8 @@ pub(crate) struct VerificationKey {
     pub(crate) decoding: DecodingKey,
     kind: KeyKind,
     alg: Option<Algorithm>,
+    /// The JWK members that define the key, to recognise it in a refetched set.
+    fingerprint: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,6 +71,27 @@ impl KeySet {
     pub(crate) fn still_holds(&self, kid: Option<&str>, key: &Arc<VerificationKey>) -> bool {
         self.find(kid)
             .is_some_and(|current| Arc::ptr_eq(current, key))
+    }
+
+    /// Keeps the previous set's key objects where the same `kid` still publishes the same key,
+    /// so tokens they verified stay cached across a refetch; changed or removed keys do not.
+    pub(crate) fn carry_over(&mut self, previous: &KeySet) {
+        for (kid, key) in &mut self.by_kid {
+            if let Some(old) = previous
+                .by_kid
+                .get(kid)
+                .filter(|old| old.fingerprint == key.fingerprint)
+            {
+                if self
+                    .only
+                    .as_ref()
+                    .is_some_and(|only| Arc::ptr_eq(only, key))
+                {
+                    self.only = Some(Arc::clone(old));
+                }
+                *key = Arc::clone(old);
+            }
+        }
     }
 
     /// Number of usable keys.
@@ -162,10 +185,21 @@ fn parse_key(raw: &RawJwk, allowed: &[Algorithm]) -> Result<VerificationKey, &'s
         }
         _ => return Err("unsupported key type"),
     };
+    let members = [
+        &Some(raw.kty.clone()),
+        &raw.crv,
+        &raw.alg,
+        &raw.n,
+        &raw.e,
+        &raw.x,
+        &raw.y,
+    ];
+    let fingerprint = members.map(|m| m.as_deref().unwrap_or_default()).join("|");
     let key = VerificationKey {
         decoding,
         kind,
         alg,
+        fingerprint,
     };
     if !allowed.iter().any(|alg| key.permits(*alg)) {
         return Err("no allowed algorithm fits this key");
@@ -292,6 +326,26 @@ mod tests {
         assert!(set(vec![]).is_err());
         assert!(set(vec![json!({"kty": "oct", "k": "c2VjcmV0"})]).is_err());
         assert!(key_set_from_jwks(&json!({"nokeys": []}), ALL, 8, String::new(), 1).is_err());
+    }
+
+    #[test]
+    fn unchanged_keys_survive_a_refetch_and_changed_ones_do_not() {
+        let old = set(vec![
+            rsa("same", None),
+            rsa("changed", None),
+            rsa("gone", None),
+        ])
+        .unwrap();
+        let mut changed = rsa("changed", None);
+        changed["n"] = json!(URL_SAFE_NO_PAD.encode([0xC7u8; 256]));
+        let mut new = set(vec![rsa("same", None), changed]).unwrap();
+        new.carry_over(&old);
+        assert!(Arc::ptr_eq(
+            new.find(Some("same")).unwrap(),
+            old.find(Some("same")).unwrap()
+        ));
+        assert!(!new.still_holds(Some("changed"), old.find(Some("changed")).unwrap()));
+        assert!(!new.still_holds(Some("gone"), old.find(Some("gone")).unwrap()));
     }
 
     #[test]
