@@ -475,7 +475,8 @@ impl OidcAuthBuilder {
     }
 
     fn with_vars(mut self, var: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let setters: [(&str, fn(Self, String) -> Self); 8] = [
+        type Setter = fn(OidcAuthBuilder, String) -> OidcAuthBuilder;
+        let setters: [(&str, Setter); 8] = [
             ("OIDC_DISCOVERY_URL", |b, v| b.discovery_url(v)),
             ("OIDC_CLIENT_ID", |b, v| b.client_id(v)),
             ("OIDC_CLIENT_SECRET", |b, v| b.client_secret(v)),

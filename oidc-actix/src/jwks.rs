@@ -6,6 +6,7 @@
 //! (algorithm confusion) has nothing to verify against.
 
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -235,15 +236,15 @@ pub(crate) fn key_set_from_jwks(
                 );
                 break;
             }
-            Ok((Some(kid), key)) => {
-                if by_kid.contains_key(&kid) {
-                    log::warn!(
-                        "oidc-actix: the JWKS publishes kid {kid:?} twice; keeping the first"
-                    );
-                } else {
-                    by_kid.insert(kid, Arc::new(key));
+            Ok((Some(kid), key)) => match by_kid.entry(kid) {
+                Entry::Occupied(first) => log::warn!(
+                    "oidc-actix: the JWKS publishes kid {:?} twice; keeping the first",
+                    first.key()
+                ),
+                Entry::Vacant(slot) => {
+                    slot.insert(Arc::new(key));
                 }
-            }
+            },
             Ok((None, key)) => without_kid.push(Arc::new(key)),
             Err(why) => log::debug!("oidc-actix: ignoring a JWKS entry: {why}"),
         }

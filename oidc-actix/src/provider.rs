@@ -232,7 +232,7 @@ impl Provider {
             .await
             .map_err(ProviderError::Jwks)?;
         let generation = self.generation.fetch_add(1, Ordering::Relaxed) + 1;
-        let keys = key_set_from_jwks(
+        let mut keys = key_set_from_jwks(
             &document,
             &self.algorithms,
             self.max_keys,
@@ -240,6 +240,9 @@ impl Provider {
             generation,
         )
         .map_err(ProviderError::NoUsableKeys)?;
+        if let Some(previous) = self.keys.load().as_deref() {
+            keys.carry_over(previous);
+        }
         log::debug!(
             "oidc-actix: loaded {} signing keys from {jwks_uri}",
             keys.len()

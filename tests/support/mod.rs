@@ -5,3 +5,4 @@
 pub mod app;
 pub mod idp;
 pub mod process;
+pub mod python;

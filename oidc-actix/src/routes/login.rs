@@ -73,10 +73,10 @@ pub(super) async fn login(auth: OidcAuth, req: HttpRequest) -> HttpResponse {
         return bad_request("Missing redirect_uri");
     };
     let config = &auth.inner.config;
-    if let Some(list) = &config.redirect_allow_list {
-        if !list.allows(redirect_uri, config.proxy.as_deref()) {
-            return bad_request("redirect_uri is not allowed");
-        }
+    if let Some(list) = &config.redirect_allow_list
+        && !list.allows(redirect_uri, config.proxy.as_deref())
+    {
+        return bad_request("redirect_uri is not allowed");
     }
     let prompt = query.get("prompt").map(String::as_str).unwrap_or_default();
     if let Err(why) = check_prompt(prompt) {

@@ -17,10 +17,10 @@ pub(super) async fn logout(auth: OidcAuth, req: HttpRequest) -> HttpResponse {
     let after = query
         .get("post_logout_redirect_uri")
         .filter(|v| !v.is_empty());
-    if let (Some(after), Some(list)) = (after, &config.post_logout_allow_list) {
-        if !list.allows(after, config.proxy.as_deref()) {
-            return bad_request("post_logout_redirect_uri is not allowed");
-        }
+    if let (Some(after), Some(list)) = (after, &config.post_logout_allow_list)
+        && !list.allows(after, config.proxy.as_deref())
+    {
+        return bad_request("post_logout_redirect_uri is not allowed");
     }
     match auth.endpoint("end_session_endpoint").await {
         Ok(end_session) => {
