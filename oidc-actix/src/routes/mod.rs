@@ -150,29 +150,27 @@ impl OidcAuth {
         let auth = self.clone();
         move |config: &mut ServiceConfig| {
             config.app_data(auth);
-            let token_path = routes.full_path(AuthRoute::Token);
             for route in AuthRoute::ALL {
                 let Some(path) = routes.full_path(route) else {
                     continue;
                 };
-                match route {
-                    AuthRoute::Login => config.route(&path, web::get().to(login::login)),
-                    AuthRoute::Callback => config.route(&path, web::get().to(login::callback)),
+                let handler = match route {
+                    AuthRoute::Login => web::get().to(login::login),
+                    AuthRoute::Callback => web::get().to(login::callback),
                     AuthRoute::Token => {
-                        let own_path = token_path.clone().unwrap_or_default();
-                        config.route(
-                            &path,
-                            web::post().to(
-                                move |auth: OidcAuth, req: HttpRequest, body: web::Payload| {
-                                    token::token(auth, req, body, own_path.clone())
-                                },
-                            ),
+                        let own_path = path.clone();
+                        web::post().to(
+                            move |auth: OidcAuth, req: HttpRequest, body: web::Payload| {
+                                token::token(auth, req, body, own_path.clone())
+                            },
                         )
                     }
-                    AuthRoute::Device => config.route(&path, web::post().to(device::device)),
-                    AuthRoute::Logout => config.route(&path, web::get().to(logout::logout)),
-                    AuthRoute::Userinfo => config.route(&path, web::get().to(userinfo::userinfo)),
+                    AuthRoute::Device => web::post().to(device::device),
+                    AuthRoute::Logout => web::get().to(logout::logout),
+                    AuthRoute::Userinfo => web::get().to(userinfo::userinfo),
                 };
+                // A resource (not `config.route`) so another method answers 405, not 404.
+                config.service(web::resource(path).route(handler));
             }
         }
     }

@@ -1,5 +1,6 @@
 //! An in-process OpenID Provider on a local port.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr, TcpListener};
@@ -71,6 +72,12 @@ struct State {
     issuer: String,
     keys: Mutex<Keys>,
     fault: Mutex<Fault>,
+    /// Scripted answers of the grant endpoints, by endpoint.
+    answers: Mutex<HashMap<GrantEndpoint, (u16, Value)>>,
+    /// The last request each grant endpoint received.
+    recorded: Mutex<HashMap<GrantEndpoint, RecordedRequest>>,
+    /// Members left out of the discovery document.
+    omitted: Mutex<Vec<String>>,
     discovery: AtomicU64,
     jwks: AtomicU64,
     total: AtomicU64,
@@ -94,8 +101,9 @@ struct Running {
 ///
 /// * `GET /.well-known/openid-configuration`: the discovery document, with `issuer`
 ///   `http://127.0.0.1:PORT`, `jwks_uri` and the usual endpoints on the same server
-///   (`/authorize`, `/token`, `/device`, `/userinfo`, `/logout`, which answer
-///   `501 Not Implemented`);
+///   (`/authorize` and `/logout` answer `501 Not Implemented`; `/token`, `/device` and
+///   `/userinfo` answer what [`set_answer`](Self::set_answer) scripted, 501 until then, and
+///   record their last request for [`last_request`](Self::last_request));
 /// * `GET /jwks`: the published keys, each with `kid`, `use: "sig"` and `alg`. At start, one key
 ///   per algorithm, [`TestKey::PER_ALGORITHM`].
 ///
@@ -148,6 +156,9 @@ impl MockIdp {
                 signer: TestKey::Rs256,
             }),
             fault: Mutex::new(Fault::None),
+            answers: Mutex::new(HashMap::new()),
+            recorded: Mutex::new(HashMap::new()),
+            omitted: Mutex::new(Vec::new()),
             issuer: issuer.clone(),
         });
         let running = serve(listener, Arc::clone(&state))
@@ -280,6 +291,22 @@ impl MockIdp {
         *lock(&self.state.fault) = fault;
     }
 
+    /// Scripts the answer of a grant endpoint: its status and JSON body. Until scripted, these
+    /// endpoints answer `501 Not Implemented`.
+    pub fn set_answer(&self, endpoint: GrantEndpoint, status: u16, body: Value) {
+        lock(&self.state.answers).insert(endpoint, (status, body));
+    }
+
+    /// The last request `endpoint` received, if any.
+    pub fn last_request(&self, endpoint: GrantEndpoint) -> Option<RecordedRequest> {
+        lock(&self.state.recorded).get(&endpoint).cloned()
+    }
+
+    /// Leaves `member` (such as `"device_authorization_endpoint"`) out of the discovery document.
+    pub fn omit_from_discovery(&self, member: &str) {
+        lock(&self.state.omitted).push(member.to_owned());
+    }
+
     /// The current fault.
     pub fn fault(&self) -> Fault {
         *lock(&self.state.fault)
@@ -404,11 +431,44 @@ fn serve(listener: TcpListener, state: Arc<State>) -> io::Result<Running> {
     }
 }
 
+/// The endpoints whose answers a test scripts with [`MockIdp::set_answer`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum GrantEndpoint {
+    /// `POST /token`.
+    Token,
+    /// `POST /device`.
+    Device,
+    /// `GET /userinfo`.
+    Userinfo,
+}
+
+/// A request a grant endpoint received.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RecordedRequest {
+    /// The `Authorization` header, if any.
+    pub authorization: Option<String>,
+    /// The form fields of the body, in order.
+    pub form: Vec<(String, String)>,
+}
+
+impl RecordedRequest {
+    /// The first value of a form field.
+    pub fn field(&self, name: &str) -> Option<&str> {
+        self.form
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
 /// The paths the provider serves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Endpoint {
     Discovery,
     Jwks,
+    Grant(GrantEndpoint),
     /// Advertised in the discovery document, not implemented.
     Unimplemented,
     Unknown,
@@ -419,20 +479,34 @@ impl Endpoint {
         match path {
             "/.well-known/openid-configuration" => Self::Discovery,
             "/jwks" => Self::Jwks,
-            "/authorize" | "/token" | "/device" | "/userinfo" | "/logout" => Self::Unimplemented,
+            "/token" => Self::Grant(GrantEndpoint::Token),
+            "/device" => Self::Grant(GrantEndpoint::Device),
+            "/userinfo" => Self::Grant(GrantEndpoint::Userinfo),
+            "/authorize" | "/logout" => Self::Unimplemented,
             _ => Self::Unknown,
         }
     }
 }
 
-async fn answer(req: HttpRequest, state: web::Data<State>) -> HttpResponse {
+async fn answer(req: HttpRequest, body: Bytes, state: web::Data<State>) -> HttpResponse {
     state.total.fetch_add(1, Ordering::SeqCst);
     let endpoint = Endpoint::of(req.path());
     match endpoint {
         Endpoint::Discovery => state.discovery.fetch_add(1, Ordering::SeqCst),
         Endpoint::Jwks => state.jwks.fetch_add(1, Ordering::SeqCst),
-        Endpoint::Unimplemented | Endpoint::Unknown => 0,
+        Endpoint::Grant(_) | Endpoint::Unimplemented | Endpoint::Unknown => 0,
     };
+    if let Endpoint::Grant(grant) = endpoint {
+        let recorded = RecordedRequest {
+            authorization: req
+                .headers()
+                .get("authorization")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned),
+            form: serde_urlencoded::from_bytes(&body).unwrap_or_default(),
+        };
+        lock(&state.recorded).insert(grant, recorded);
+    }
     let fault = *lock(&state.fault);
     if let Fault::Slow(delay) = fault {
         actix_rt::time::sleep(delay).await;
@@ -443,8 +517,13 @@ async fn answer(req: HttpRequest, state: web::Data<State>) -> HttpResponse {
         }
         (Endpoint::Discovery, fault) => {
             let mut document = discovery_document(&state.issuer);
-            if fault == Fault::NoJwksUriInDiscovery {
-                document.as_object_mut().map(|doc| doc.remove("jwks_uri"));
+            if let Some(document) = document.as_object_mut() {
+                if fault == Fault::NoJwksUriInDiscovery {
+                    document.remove("jwks_uri");
+                }
+                for member in lock(&state.omitted).iter() {
+                    document.remove(member);
+                }
             }
             HttpResponse::Ok().json(document)
         }
@@ -459,11 +538,22 @@ async fn answer(req: HttpRequest, state: web::Data<State>) -> HttpResponse {
             let published = lock(&state.keys).published.clone();
             HttpResponse::Ok().json(TestKey::jwks(published))
         }
-        (Endpoint::Unimplemented, _) => HttpResponse::build(StatusCode::NOT_IMPLEMENTED).json(
-            json!({"error": "not_implemented", "error_description": "not implemented by the mock IdP"}),
-        ),
+        (Endpoint::Grant(grant), _) => match lock(&state.answers).get(&grant) {
+            Some((status, body)) => HttpResponse::build(
+                StatusCode::from_u16(*status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+            )
+            .json(body),
+            None => not_implemented(),
+        },
+        (Endpoint::Unimplemented, _) => not_implemented(),
         (Endpoint::Unknown, _) => HttpResponse::NotFound().finish(),
     }
+}
+
+fn not_implemented() -> HttpResponse {
+    HttpResponse::build(StatusCode::NOT_IMPLEMENTED).json(
+        json!({"error": "not_implemented", "error_description": "not implemented by the mock IdP"}),
+    )
 }
 
 fn discovery_document(issuer: &str) -> Value {

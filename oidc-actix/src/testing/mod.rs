@@ -65,7 +65,7 @@ mod token;
 mod tests;
 
 pub use keys::TestKey;
-pub use mock_idp::{Fault, MockIdp, RequestCounts};
+pub use mock_idp::{Fault, GrantEndpoint, MockIdp, RecordedRequest, RequestCounts};
 pub use token::TokenBuilder;
 
 /// The audience (`aud`) of [`TokenBuilder`] tokens, and the audience and client id of
