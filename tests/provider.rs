@@ -189,7 +189,7 @@ async fn cached_keys_keep_working_while_the_provider_is_down() {
     idp.stop();
     for i in 0..10 {
         assert_eq!(
-            server.call(&idp.token().sub(&format!("u{i}")).sign()).await,
+            server.call(&idp.token().sub(format!("u{i}")).sign()).await,
             StatusCode::OK
         );
     }
@@ -215,7 +215,7 @@ async fn a_failed_refresh_keeps_the_keys_we_have() {
         idp.set_fault(fault);
         actix_web::rt::time::sleep(Duration::from_millis(300)).await;
         for i in 0..3 {
-            let token = idp.token().sub(&format!("{fault:?}{i}")).sign();
+            let token = idp.token().sub(format!("{fault:?}{i}")).sign();
             assert_eq!(server.call(&token).await, StatusCode::OK, "{fault:?}");
         }
     }

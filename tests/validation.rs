@@ -266,13 +266,13 @@ async fn issuer_must_match_exactly() {
     let issuer = idp.issuer().to_owned();
     assert_invalid(
         &app,
-        &idp.token().issuer(&format!("{issuer}/")).sign(),
+        &idp.token().issuer(format!("{issuer}/")).sign(),
         "trailing slash",
     )
     .await;
     assert_invalid(
         &app,
-        &idp.token().issuer(&issuer.to_uppercase()).sign(),
+        &idp.token().issuer(issuer.to_uppercase()).sign(),
         "case",
     )
     .await;
@@ -715,7 +715,7 @@ async fn the_steady_state_makes_no_provider_requests() {
     let auth = idp.auth_builder().build().unwrap();
     let app = init_service(app(auth.clone())).await;
     let tokens: Vec<String> = (0..20)
-        .map(|i| idp.token().sub(&format!("user{i}")).sign())
+        .map(|i| idp.token().sub(format!("user{i}")).sign())
         .collect();
     for token in &tokens {
         assert_eq!(
@@ -759,4 +759,21 @@ async fn warm_up_reports_an_unreachable_provider() {
     idp.stop();
     let auth = idp.auth_builder().build().unwrap();
     assert!(auth.warm_up().await.is_err());
+}
+
+#[actix_web::test]
+async fn malformed_tokens_never_cause_a_key_fetch() {
+    let idp = MockIdp::start();
+    let auth = idp.auth_builder().build().unwrap();
+    let app = init_service(app(auth.clone())).await;
+    for token in [
+        "not.a.jwt".to_owned(),
+        "garbage".to_owned(),
+        idp.token().unsigned(),
+        idp.token().sign_hs256(b"k"),
+        idp.token().header("crit", json!(["x"])).sign(),
+    ] {
+        assert_invalid(&app, &token, "malformed before any key is loaded").await;
+    }
+    assert_eq!(idp.requests().total, 0);
 }

@@ -89,15 +89,20 @@ fn numeric(payload: &Map<String, Value>, name: &'static str) -> Result<Option<f6
     }
 }
 
-/// Verifies `raw` against `keys`.
-pub(crate) fn verify(
-    raw: &str,
-    keys: &KeySet,
-    rules: &ClaimRules<'_>,
-    now: f64,
-) -> Result<Verified, Failure> {
+/// A token whose form and header passed the checks that need no key.
+pub(crate) struct Parsed<'t> {
+    header: Header,
+    alg: Algorithm,
+    signing_input: &'t str,
+    payload_b64: &'t str,
+    signature_b64: &'t str,
+}
+
+/// The checks that need no key: size, shape, header, algorithm allow-list, `typ`, `crit`.
+/// Run first, so malformed input never costs a key fetch.
+pub(crate) fn parse<'t>(raw: &'t str, rules: &ClaimRules<'_>) -> Result<Parsed<'t>, InvalidToken> {
     if raw.len() > rules.max_token_bytes {
-        return Err(InvalidToken::TooLarge.into());
+        return Err(InvalidToken::TooLarge);
     }
     let mut segments = raw.split('.');
     let (Some(header_b64), Some(payload_b64), Some(signature_b64), None) = (
@@ -106,7 +111,7 @@ pub(crate) fn verify(
         segments.next(),
         segments.next(),
     ) else {
-        return Err(InvalidToken::Malformed("not three segments").into());
+        return Err(InvalidToken::Malformed("not three segments"));
     };
     let header: Header = decode_json(header_b64, "header")?;
     let alg = Algorithm::from_name(&header.alg)
@@ -118,12 +123,45 @@ pub(crate) fn verify(
             typ.as_str(),
             "jwt" | "at+jwt" | "application/jwt" | "application/at+jwt"
         ) {
-            return Err(InvalidToken::UnsupportedType.into());
+            return Err(InvalidToken::UnsupportedType);
         }
     }
     if header.crit.is_some() {
-        return Err(InvalidToken::UnsupportedCritical.into());
+        return Err(InvalidToken::UnsupportedCritical);
     }
+    Ok(Parsed {
+        header,
+        alg,
+        signing_input: &raw[..header_b64.len() + 1 + payload_b64.len()],
+        payload_b64,
+        signature_b64,
+    })
+}
+
+/// Verifies `raw` against `keys`.
+pub(crate) fn verify(
+    raw: &str,
+    keys: &KeySet,
+    rules: &ClaimRules<'_>,
+    now: f64,
+) -> Result<Verified, Failure> {
+    check(parse(raw, rules)?, keys, rules, now)
+}
+
+/// The checks that need the key set: key and algorithm binding, signature, then the claims.
+pub(crate) fn check(
+    parsed: Parsed<'_>,
+    keys: &KeySet,
+    rules: &ClaimRules<'_>,
+    now: f64,
+) -> Result<Verified, Failure> {
+    let Parsed {
+        header,
+        alg,
+        signing_input,
+        payload_b64,
+        signature_b64,
+    } = parsed;
     let key = keys.find(header.kid.as_deref()).ok_or(match header.kid {
         Some(_) => Failure::UnknownKid,
         None => Failure::Invalid(InvalidToken::UnknownKey),
@@ -131,7 +169,6 @@ pub(crate) fn verify(
     if !key.permits(alg) {
         return Err(InvalidToken::KeyAlgorithmMismatch.into());
     }
-    let signing_input = &raw[..header_b64.len() + 1 + payload_b64.len()];
     let verified = jsonwebtoken::crypto::verify(
         signature_b64,
         signing_input.as_bytes(),
@@ -206,6 +243,10 @@ impl OidcAuth {
         let provider = &self.inner.provider;
         let guard = provider.keys();
         let Some(keys) = guard.as_ref() else {
+            // Reject what no key could save before asking the provider for keys.
+            if let Err(why) = parse(raw, &self.claim_rules()) {
+                return Attempt::Done(Err(why.into()));
+            }
             return match may_fetch.then(|| provider.begin(Reason::Initial)).flatten() {
                 Some(pending) => Attempt::Wait(pending),
                 None => Attempt::Done(Err(AuthError::ProviderUnavailable)),
