@@ -710,3 +710,77 @@ async fn login_builds_the_authorize_url() {
     let url = location(&call_service(&app, get("&scope=custom%20openid")).await);
     assert_eq!(query_value(&url, "scope").as_deref(), Some("openid custom"));
 }
+
+#[actix_web::test]
+async fn the_callback_checks_the_id_token_nonce() {
+    let idp = MockIdp::start();
+    let auth = idp.auth_builder().client_id("cli").build().unwrap();
+    let app = service!(auth);
+    let redirect = "http://localhost:1/api/auth/v2/callback";
+    let uri = format!("/api/auth/v2/login?redirect_uri={redirect}");
+    let login = location(&call_service(&app, TestRequest::get().uri(&uri).to_request()).await);
+    let (state, nonce) = (
+        query_value(&login, "state").unwrap(),
+        query_value(&login, "nonce").unwrap(),
+    );
+    let callback = |state: &str| {
+        let state: String = url::form_urlencoded::byte_serialize(state.as_bytes()).collect();
+        TestRequest::get()
+            .uri(&format!("/api/auth/v2/callback?code=c&state={state}"))
+            .to_request()
+    };
+    let answer_with = |id_token: String| {
+        let mut answer = token_answer();
+        answer["id_token"] = json!(id_token);
+        idp.set_answer(GrantEndpoint::Token, 200, answer);
+    };
+
+    answer_with(
+        idp.token()
+            .audience("cli")
+            .claim("nonce", json!("someone-elses"))
+            .sign(),
+    );
+    let (status, body) = json_of(call_service(&app, callback(&state)).await).await;
+    assert_eq!(status, StatusCode::BAD_GATEWAY, "{body}");
+    assert!(body["detail"].as_str().unwrap().contains("nonce"));
+
+    // A fresh login, answered with the right nonce but for another client.
+    let login = location(&call_service(&app, TestRequest::get().uri(&uri).to_request()).await);
+    let (state, nonce2) = (
+        query_value(&login, "state").unwrap(),
+        query_value(&login, "nonce").unwrap(),
+    );
+    assert_ne!(nonce, nonce2);
+    answer_with(
+        idp.token()
+            .audience("other")
+            .claim("nonce", json!(nonce2))
+            .sign(),
+    );
+    assert_eq!(
+        call_service(&app, callback(&state)).await.status(),
+        StatusCode::BAD_GATEWAY
+    );
+
+    let login = location(&call_service(&app, TestRequest::get().uri(&uri).to_request()).await);
+    let (state, nonce3) = (
+        query_value(&login, "state").unwrap(),
+        query_value(&login, "nonce").unwrap(),
+    );
+    answer_with(
+        idp.token()
+            .audience("cli")
+            .claim("nonce", json!(nonce3))
+            .sign(),
+    );
+    let (status, body) = json_of(call_service(&app, callback(&state)).await).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["access_token"], "at");
+    let sent = idp.last_request(GrantEndpoint::Token).unwrap();
+    assert_eq!(
+        sent.field("redirect_uri"),
+        Some(redirect),
+        "the redirect of the login, from the state"
+    );
+}

@@ -399,6 +399,15 @@ async fn a_key_is_bound_to_its_algorithm() {
     let rsa_kid = idp.published_kids()[0];
     let forged = idp.token().key(TestKey::Es256).kid(Some(rsa_kid)).sign();
     assert_invalid(&app, &forged, "ES256 token naming an RSA key").await;
+    // The same RSA key material, published for RS256 only, never verifies RS384 or PS256.
+    for other in [TestKey::Rs384, TestKey::Ps256] {
+        let token = idp
+            .token()
+            .key(other)
+            .kid(Some(TestKey::Rs256.kid()))
+            .sign();
+        assert_invalid(&app, &token, "another RSA algorithm under an RS256 key").await;
+    }
 }
 
 #[actix_web::test]
