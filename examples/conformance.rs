@@ -109,7 +109,10 @@ async fn admin(token: IdToken) -> HttpResponse {
 }
 
 fn configure() -> Result<OidcAuth, oidc_actix::ConfigError> {
-    OidcAuth::builder().leeway(Duration::ZERO).with_env()?.build()
+    OidcAuth::builder()
+        .leeway(Duration::ZERO)
+        .with_env()?
+        .build()
 }
 
 #[actix_web::main]

@@ -36,7 +36,10 @@ async fn admin(token: IdToken) -> impl Responder {
 #[auth::optional]
 async fn feed(token: Option<IdToken>) -> impl Responder {
     let message = match token {
-        Some(token) => format!("Welcome {}", token.preferred_username.as_deref().unwrap_or("back")),
+        Some(token) => format!(
+            "Welcome {}",
+            token.preferred_username.as_deref().unwrap_or("back")
+        ),
         None => "Welcome guest".to_owned(),
     };
     HttpResponse::Ok().json(json!({ "message": message }))
@@ -46,7 +49,10 @@ async fn feed(token: Option<IdToken>) -> impl Responder {
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let bind = env::var("BIND").unwrap_or_else(|_| "127.0.0.1:8080".into());
     // Keep the mock provider alive for as long as the server runs.
-    let (auth, _mock, token) = match env::var("OIDC_DISCOVERY_URL").ok().filter(|v| !v.is_empty()) {
+    let (auth, _mock, token) = match env::var("OIDC_DISCOVERY_URL")
+        .ok()
+        .filter(|v| !v.is_empty())
+    {
         Some(_) => (OidcAuth::builder().with_env()?.build()?, None, None),
         None => {
             let idp = MockIdp::start();
@@ -61,7 +67,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     };
     let server = HttpServer::new(move || {
-        App::new().configure(auth.routes("/api")).service(public).service(protected).service(admin).service(feed)
+        App::new()
+            .configure(auth.routes("/api"))
+            .service(public)
+            .service(protected)
+            .service(admin)
+            .service(feed)
     })
     .bind(&bind)?;
     let base = format!("http://{}", server.addrs()[0]);
