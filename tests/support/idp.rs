@@ -27,9 +27,9 @@
 #![allow(dead_code)] // every test binary uses a different part of this module
 
 use std::collections::hash_map::RandomState;
-use std::fs::{self, OpenOptions};
+use std::fs;
 use std::hash::{BuildHasher, Hasher};
-use std::io::{ErrorKind, Read, Write};
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::Mutex;
@@ -42,6 +42,7 @@ use serde_json::Value;
 use sha2::{Digest as _, Sha256};
 use url::Url;
 
+use super::lock::InstallLock;
 use super::process::ReadyProcess;
 
 /// How long the provider may take to print its ready line (it takes 1–2 s, more while cargo
@@ -1195,7 +1196,8 @@ fn ensure_node_modules() {
                 .is_file()
     };
     if !up_to_date() {
-        let _lock = InstallLock::acquire();
+        let _lock =
+            InstallLock::acquire("oidc-actix-test-idp-npm.lock", INSTALL_TIMEOUT, "`npm ci`");
         if !up_to_date() {
             npm_ci(&dir);
             fs::write(&stamp, &lockfile)
@@ -1252,61 +1254,4 @@ fn npm_ci(dir: &Path) {
         String::from_utf8_lossy(&output.stderr)
     );
     eprintln!("test provider: npm ci took {:.1?}", began.elapsed());
-}
-
-/// An exclusive lock held by creating a file; a lock left by a process that died is taken over.
-struct InstallLock {
-    path: PathBuf,
-}
-
-impl InstallLock {
-    fn acquire() -> Self {
-        let dir = Path::new(env!("CARGO_TARGET_TMPDIR"));
-        fs::create_dir_all(dir).unwrap_or_else(|e| panic!("cannot create {}: {e}", dir.display()));
-        let path = dir.join("oidc-actix-test-idp-npm.lock");
-        let began = Instant::now();
-        loop {
-            match OpenOptions::new().write(true).create_new(true).open(&path) {
-                Ok(mut file) => {
-                    let _ = write!(file, "{}", std::process::id());
-                    return Self { path };
-                }
-                Err(e) if e.kind() == ErrorKind::AlreadyExists => {
-                    if Self::is_stale(&path) {
-                        let _ = fs::remove_file(&path);
-                        continue;
-                    }
-                    assert!(
-                        began.elapsed() < INSTALL_TIMEOUT,
-                        "waited {INSTALL_TIMEOUT:?} for another `npm ci` (lock file {}); remove it if no test runs",
-                        path.display()
-                    );
-                    std::thread::sleep(Duration::from_millis(100));
-                }
-                Err(e) => panic!("cannot create the lock file {}: {e}", path.display()),
-            }
-        }
-    }
-
-    /// The owner died (Linux: its /proc entry is gone), or the lock is older than any install.
-    fn is_stale(path: &Path) -> bool {
-        let mut owner = String::new();
-        let _ = fs::File::open(path).and_then(|mut f| f.read_to_string(&mut owner));
-        if let Ok(pid) = owner.trim().parse::<u32>()
-            && Path::new("/proc/self").exists()
-        {
-            return !Path::new(&format!("/proc/{pid}")).exists();
-        }
-        fs::metadata(path)
-            .and_then(|m| m.modified())
-            .ok()
-            .and_then(|t| t.elapsed().ok())
-            .is_some_and(|age| age > INSTALL_TIMEOUT)
-    }
-}
-
-impl Drop for InstallLock {
-    fn drop(&mut self) {
-        let _ = fs::remove_file(&self.path);
-    }
 }

@@ -4,5 +4,6 @@
 
 pub mod app;
 pub mod idp;
+pub mod lock;
 pub mod process;
 pub mod python;

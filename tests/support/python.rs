@@ -13,8 +13,8 @@
 //! is killed on drop; its output is printed when the test fails.
 
 use std::cell::Cell;
-use std::fs::{self, OpenOptions};
-use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
+use std::fs;
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -23,6 +23,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+
+use super::lock::InstallLock;
 
 /// The version of py-oidc-auth-client that `tests/client/requirements.txt` pins.
 pub const CLIENT_VERSION: &str = "2603.0.1";
@@ -85,7 +87,11 @@ pub fn venv_python() -> PathBuf {
     let up_to_date =
         || python.is_file() && fs::read_to_string(&stamp).is_ok_and(|s| s == stamp_content);
     if !up_to_date() {
-        let _lock = VenvLock::acquire();
+        let _lock = InstallLock::acquire(
+            "oidc-actix-py-client-venv.lock",
+            INSTALL_TIMEOUT,
+            "install of the Python client",
+        );
         if !up_to_date() {
             install(&venv, &python, &requirements);
             fs::write(&stamp, &stamp_content)
@@ -190,64 +196,6 @@ fn run(command: &mut Command, what: &str) -> String {
         String::from_utf8_lossy(&output.stderr)
     );
     String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
-/// An exclusive lock held by creating a file; a lock left by a process that died is taken over.
-struct VenvLock {
-    path: PathBuf,
-}
-
-impl VenvLock {
-    fn acquire() -> Self {
-        let dir = Path::new(env!("CARGO_TARGET_TMPDIR"));
-        fs::create_dir_all(dir).unwrap_or_else(|e| panic!("cannot create {}: {e}", dir.display()));
-        let path = dir.join("oidc-actix-py-client-venv.lock");
-        let began = Instant::now();
-        loop {
-            match OpenOptions::new().write(true).create_new(true).open(&path) {
-                Ok(mut file) => {
-                    let _ = write!(file, "{}", std::process::id());
-                    return Self { path };
-                }
-                Err(e) if e.kind() == ErrorKind::AlreadyExists => {
-                    if Self::is_stale(&path) {
-                        let _ = fs::remove_file(&path);
-                        continue;
-                    }
-                    assert!(
-                        began.elapsed() < INSTALL_TIMEOUT,
-                        "waited {INSTALL_TIMEOUT:?} for another install of the Python client \
-                         (lock file {}); remove it if no test runs",
-                        path.display()
-                    );
-                    std::thread::sleep(Duration::from_millis(100));
-                }
-                Err(e) => panic!("cannot create the lock file {}: {e}", path.display()),
-            }
-        }
-    }
-
-    /// The owner died (Linux: its /proc entry is gone), or the lock is older than any install.
-    fn is_stale(path: &Path) -> bool {
-        let mut owner = String::new();
-        let _ = fs::File::open(path).and_then(|mut f| f.read_to_string(&mut owner));
-        if let Ok(pid) = owner.trim().parse::<u32>()
-            && Path::new("/proc/self").exists()
-        {
-            return !Path::new(&format!("/proc/{pid}")).exists();
-        }
-        fs::metadata(path)
-            .and_then(|m| m.modified())
-            .ok()
-            .and_then(|t| t.elapsed().ok())
-            .is_some_and(|age| age > INSTALL_TIMEOUT)
-    }
-}
-
-impl Drop for VenvLock {
-    fn drop(&mut self) {
-        let _ = fs::remove_file(&self.path);
-    }
 }
 
 /// A fresh directory under cargo's target tmp directory, removed on drop (kept if the test
