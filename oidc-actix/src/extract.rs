@@ -56,8 +56,20 @@ impl<C> Authenticated<C> {
     }
 }
 
-type Extraction<T> =
+/// An extraction that is ready at once when keys are cached, and a boxed future otherwise.
+pub(crate) type Extraction<T> =
     Either<Ready<Result<T, AuthError>>, LocalBoxFuture<'static, Result<T, AuthError>>>;
+
+/// Maps the outcome of an extraction, keeping a ready extraction ready (no allocation).
+pub(crate) fn map_extraction<T: 'static, U>(
+    extraction: Extraction<T>,
+    map: impl FnOnce(Result<T, AuthError>) -> Result<U, AuthError> + 'static,
+) -> Extraction<U> {
+    match extraction {
+        Either::Left(done) => Either::Left(ready(map(done.into_inner()))),
+        Either::Right(pending) => Either::Right(Box::pin(async move { map(pending.await) })),
+    }
+}
 
 impl<C: ClaimsType> FromRequest for Authenticated<C> {
     type Error = AuthError;
@@ -107,20 +119,14 @@ impl<C: ClaimsType> FromRequest for MaybeAuthenticated<C> {
     type Future = Extraction<Self>;
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        let anonymous_unless_misconfigured =
-            |result: Result<Authenticated<C>, AuthError>| match result {
+        map_extraction(
+            Authenticated::<C>::from_request(req, payload),
+            |result| match result {
                 Ok(auth) => Ok(Self { inner: Some(auth) }),
                 Err(AuthError::NotConfigured) => Err(AuthError::NotConfigured),
                 Err(_) => Ok(Self { inner: None }),
-            };
-        match Authenticated::<C>::from_request(req, payload) {
-            Either::Left(done) => {
-                Either::Left(ready(anonymous_unless_misconfigured(done.into_inner())))
-            }
-            Either::Right(pending) => Either::Right(Box::pin(async move {
-                anonymous_unless_misconfigured(pending.await)
-            })),
-        }
+            },
+        )
     }
 }
 
@@ -131,15 +137,9 @@ impl<C: ClaimsType> FromRequest for IdToken<C> {
     type Future = Extraction<Self>;
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        match Authenticated::<C>::from_request(req, payload) {
-            Either::Left(done) => Either::Left(ready(
-                done.into_inner()
-                    .and_then(|a| a.authorize(&Policy::DEFAULT)),
-            )),
-            Either::Right(pending) => Either::Right(Box::pin(async move {
-                pending.await?.authorize(&Policy::DEFAULT)
-            })),
-        }
+        map_extraction(Authenticated::<C>::from_request(req, payload), |result| {
+            result?.authorize(&Policy::DEFAULT)
+        })
     }
 }
 

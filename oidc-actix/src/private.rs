@@ -6,14 +6,13 @@ use std::marker::PhantomData;
 use actix_web::body::EitherBody;
 use actix_web::dev::Payload;
 use actix_web::{FromRequest, HttpRequest, HttpResponse, Responder, ResponseError};
-use futures::future::{Either, LocalBoxFuture, Ready, ready};
 
 pub use crate::claims::{ClaimConstraints, ClaimRule, ClaimValue};
 pub use crate::policy::Policy;
 pub use actix_web;
 
 use crate::error::AuthError;
-use crate::extract::{Authenticated, ClaimsType, MaybeAuthenticated};
+use crate::extract::{Authenticated, ClaimsType, Extraction, MaybeAuthenticated, map_extraction};
 use crate::token::IdToken;
 
 /// The types `#[auth::required]` accepts for the token parameter.
@@ -71,20 +70,15 @@ impl<T: RequiredToken> Required<T> {
 
 impl<T: RequiredToken> FromRequest for Required<T> {
     type Error = AuthError;
-    type Future =
-        Either<Ready<Result<Self, AuthError>>, LocalBoxFuture<'static, Result<Self, AuthError>>>;
+    type Future = Extraction<Self>;
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        let wrap = |inner| Self {
-            inner,
-            _token: PhantomData,
-        };
-        match Authenticated::from_request(req, payload) {
-            Either::Left(done) => Either::Left(ready(done.into_inner().map(wrap))),
-            Either::Right(pending) => {
-                Either::Right(Box::pin(async move { pending.await.map(wrap) }))
-            }
-        }
+        map_extraction(Authenticated::from_request(req, payload), |result| {
+            result.map(|inner| Self {
+                inner,
+                _token: PhantomData,
+            })
+        })
     }
 }
 
@@ -103,20 +97,15 @@ impl<T: OptionalToken> Optional<T> {
 
 impl<T: OptionalToken> FromRequest for Optional<T> {
     type Error = AuthError;
-    type Future =
-        Either<Ready<Result<Self, AuthError>>, LocalBoxFuture<'static, Result<Self, AuthError>>>;
+    type Future = Extraction<Self>;
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        let wrap = |inner| Self {
-            inner,
-            _token: PhantomData,
-        };
-        match MaybeAuthenticated::from_request(req, payload) {
-            Either::Left(done) => Either::Left(ready(done.into_inner().map(wrap))),
-            Either::Right(pending) => {
-                Either::Right(Box::pin(async move { pending.await.map(wrap) }))
-            }
-        }
+        map_extraction(MaybeAuthenticated::from_request(req, payload), |result| {
+            result.map(|inner| Self {
+                inner,
+                _token: PhantomData,
+            })
+        })
     }
 }
 
