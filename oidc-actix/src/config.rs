@@ -249,6 +249,8 @@ impl OidcAuth {
     ///
     /// Call it at start-up to find configuration mistakes early. A failure is returned (and the
     /// application can start anyway): validation then retries by itself, with a capped backoff.
+    /// Like validation, it runs on the actix runtime: call it from `#[actix_web::main]` or a
+    /// handler, not from a thread without one.
     pub async fn warm_up(&self) -> Result<(), crate::ProviderError> {
         self.inner.provider.refresh_now().await
     }
