@@ -319,7 +319,7 @@ impl Default for OidcAuthBuilder {
             jwks_ttl: Duration::from_secs(15 * 60),
             jwks_refetch_cooldown: Duration::from_secs(30),
             max_keys: 32,
-            token_cache_capacity: 4096,
+            token_cache_capacity: 2048,
             max_token_bytes: 16 * 1024,
             state_secret: None,
             redirect_allow_list: None,
@@ -434,7 +434,8 @@ impl OidcAuthBuilder {
         self
     }
 
-    /// How many verified tokens each actix worker remembers (default 4096; 0 disables the cache).
+    /// How many verified tokens each actix worker remembers (default 2048; 0 disables the cache).
+    /// An entry takes about 4 KiB, so the default bounds the cache near 8 MiB per worker.
     pub fn token_cache_capacity(mut self, capacity: usize) -> Self {
         self.token_cache_capacity = capacity;
         self
