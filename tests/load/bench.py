@@ -1,0 +1,606 @@
+#!/usr/bin/env python3
+"""The HTTP load benchmark of oidc-actix; run it through tests/load/run.sh (see BENCHMARKS.md).
+
+It starts the mock provider (examples/mock_idp.rs, which also mints the tokens) and the
+application under load (examples/bench_app.rs; with --python also py-oidc-auth under FastAPI and
+Flask, tests/load/py_app.py), then drives them with wrk (tests/load/wrk.lua) through every
+scenario, round-robin, for several rounds. Each measurement is one JSON line in
+results.jsonl of the run's directory (target/load/<timestamp>/); report.py turns them into
+report.md. Everything listens on 127.0.0.1 only; every load lasts --duration seconds.
+
+Standard library only, so it runs with the system's python3.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import platform
+import resource
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+import report
+
+ROOT = Path(__file__).resolve().parents[2]
+LOAD = ROOT / "tests" / "load"
+EXAMPLES = ROOT / "target" / "release" / "examples"
+VENV = ROOT / "target" / "load-venv"
+WRK_SCRIPT = LOAD / "wrk.lua"
+COLD_START_REQUESTS = 32
+
+
+@dataclass(frozen=True)
+class Scenario:
+    key: str
+    path: str
+    tokens: Optional[str]  # token file of mock_idp, None: no Authorization header
+    expect: int
+    rust_only: bool = False
+    # Every request should carry a token not sent before (the file holds many).
+    fresh_tokens: bool = False
+    # "wrk": one client; "pair": this client (16 connections) beside a second one (16
+    # connections) sending `beside`; "cold": a fresh process and 32 concurrent first requests.
+    kind: str = "wrk"
+    beside: Optional[tuple[str, Optional[str], int]] = None
+
+
+SCENARIOS = [
+    Scenario("cold", "/protected", "rs256.txt", 200, kind="cold"),
+    Scenario("unprotected", "/public", None, 200),
+    Scenario("baseline", "/baseline", "distinct-rs256.txt", 200, rust_only=True,
+             fresh_tokens=True),
+    Scenario("reused", "/protected", "rs256.txt", 200),
+    Scenario("distinct", "/protected", "distinct-rs256.txt", 200, fresh_tokens=True),
+    # py-oidc-auth verifies RS256 only: an ES256 token is always 401 there.
+    Scenario("es256", "/protected", "distinct-es256.txt", 200, rust_only=True,
+             fresh_tokens=True),
+    Scenario("claims", "/admin", "claims.txt", 200),
+    Scenario("missing", "/protected", None, 401),
+    Scenario("badsig", "/protected", "badsig.txt", 401),
+    Scenario("flood", "/protected", "unknown-kid.txt", 401),
+    Scenario("control", "/protected", "rs256.txt", 200, kind="pair",
+             beside=("/protected", None, 401)),
+    Scenario("during_flood", "/protected", "rs256.txt", 200, kind="pair",
+             beside=("/protected", "unknown-kid.txt", 401)),
+]
+
+
+def log(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def http_get(url: str, path: str, headers: Optional[dict] = None, timeout: float = 10.0):
+    host, port = url.removeprefix("http://").split(":")
+    conn = http.client.HTTPConnection(host, int(port), timeout=timeout)
+    try:
+        conn.request("GET", path, headers=headers or {})
+        response = conn.getresponse()
+        return response.status, response.read()
+    finally:
+        conn.close()
+
+
+# --- processes -------------------------------------------------------------------------------
+
+def descendants(pid: int) -> list[int]:
+    """`pid` and every process below it."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        children.setdefault(ppid, []).append(int(entry))
+    found, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        found.append(p)
+        todo.extend(children.get(p, []))
+    return found
+
+
+def rss_kib(pids: list[int]) -> int:
+    total = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/status") as f:
+                for line in f:
+                    if line.startswith("VmRSS:"):
+                        total += int(line.split()[1])
+        except OSError:
+            pass
+    return total
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    ticks = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            ticks += int(fields[11]) + int(fields[12])  # utime, stime
+        except OSError:
+            pass
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+class Process:
+    """A child in a session of its own, so it and its workers stop together."""
+
+    def __init__(self, name: str, argv: list[str], logs: Path, cwd: Path = ROOT,
+                 env: Optional[dict] = None, stdin=subprocess.DEVNULL):
+        self.name = name
+        self.log_path = logs / f"{name}.log"
+        self.log_file = open(self.log_path, "ab")
+        # No __pycache__ next to py_app.py in the source tree.
+        env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", **(env or {})}
+        self.proc = subprocess.Popen(
+            argv, cwd=cwd, env=env, stdin=stdin,
+            stdout=subprocess.PIPE, stderr=self.log_file, start_new_session=True)
+
+    def first_line(self, timeout: float) -> dict:
+        """The JSON line the process prints when it is ready."""
+        result: list = []
+        reader = threading.Thread(
+            target=lambda: result.append(self.proc.stdout.readline()), daemon=True)
+        reader.start()
+        reader.join(timeout)
+        if not result or not result[0]:
+            self.stop()
+            raise RuntimeError(f"{self.name} did not start; see {self.log_path}")
+        return json.loads(result[0])
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+        self.log_file.close()
+
+
+class MockIdp:
+    def __init__(self, logs: Path, tokens: Path, distinct: int, forged: int):
+        log(f"mock IdP: minting {distinct} RS256 + {distinct} ES256 + {forged} unknown-kid tokens")
+        self.process = Process(
+            "mock_idp",
+            [str(EXAMPLES / "mock_idp"), "--tokens", str(tokens), "--distinct", str(distinct),
+             "--forged", str(forged), "--stdin-eof-stops"],
+            logs, stdin=subprocess.PIPE)
+        self.info = self.process.first_line(timeout=900)
+        self.tokens = tokens
+        log(f"mock IdP: {self.info['issuer']}, {self.info['minted']} tokens minted in "
+            f"{self.info['mint_seconds']:.1f} s")
+
+    def counts(self) -> dict:
+        status, body = http_get(self.info["admin_url"], "/counts")
+        assert status == 200, status
+        return json.loads(body)
+
+    def token(self, name: str) -> str:
+        return (self.tokens / name).read_text().split("\n", 1)[0]
+
+    def stop(self) -> None:
+        self.process.stop()
+
+
+class Target:
+    """One application under load; (re)started for every cold start."""
+
+    name = ""
+    label = ""
+    workers = 2
+
+    def __init__(self, idp: MockIdp, logs: Path):
+        self.idp, self.logs = idp, logs
+        self.process: Optional[Process] = None
+        self.url = ""
+
+    def command(self) -> tuple[list[str], Path, dict]:
+        raise NotImplementedError
+
+    def start(self) -> None:
+        argv, cwd, env = self.command()
+        self.process = Process(self.name, argv, self.logs, cwd=cwd, env=env)
+        self.wait_ready()
+
+    def wait_ready(self) -> None:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.process.proc.poll() is not None:
+                raise RuntimeError(f"{self.name} exited; see {self.process.log_path}")
+            try:
+                if http_get(self.url, "/public", timeout=2)[0] == 200 and \
+                        len(self.pids()) > self.expected_processes():
+                    time.sleep(self.settle)
+                    return
+            except OSError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError(f"{self.name} did not answer /public; see {self.process.log_path}")
+
+    settle = 0.0
+
+    def expected_processes(self) -> int:
+        return 0
+
+    def pids(self) -> list[int]:
+        return descendants(self.process.proc.pid) if self.process else []
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+    def stop(self) -> None:
+        if self.process:
+            self.process.stop()
+            self.process = None
+
+
+class RustTarget(Target):
+    name, label = "oidc-actix", "oidc-actix"
+
+    def start(self) -> None:
+        self.process = Process(
+            self.name,
+            [str(EXAMPLES / "bench_app"), "--discovery-url", self.idp.info["discovery_url"]],
+            self.logs)
+        self.url = self.process.first_line(timeout=30)["url"]
+        self.wait_ready()
+
+
+class FastApiTarget(Target):
+    name, label = "fastapi", "py-oidc-auth FastAPI"
+    settle = 1.0
+
+    def command(self):
+        port = free_port()
+        self.url = f"http://127.0.0.1:{port}"
+        return ([str(VENV / "bin" / "uvicorn"), "py_app:make_fastapi", "--factory",
+                 "--workers", str(self.workers), "--host", "127.0.0.1", "--port", str(port),
+                 "--no-access-log", "--log-level", "warning"],
+                LOAD, {"BENCH_DISCOVERY_URL": self.idp.info["discovery_url"]})
+
+    def expected_processes(self) -> int:
+        return self.workers  # the supervisor and its workers
+
+
+class FlaskTarget(Target):
+    name, label = "flask", "py-oidc-auth Flask"
+    settle = 1.0
+
+    def command(self):
+        port = free_port()
+        self.url = f"http://127.0.0.1:{port}"
+        return ([str(VENV / "bin" / "gunicorn"), "--workers", str(self.workers),
+                 "--bind", f"127.0.0.1:{port}", "--log-level", "warning",
+                 "py_app:make_flask()"],
+                LOAD, {"BENCH_DISCOVERY_URL": self.idp.info["discovery_url"]})
+
+    def expected_processes(self) -> int:
+        return self.workers
+
+
+# --- load ------------------------------------------------------------------------------------
+
+def start_wrk(url: str, path: str, tokens: Optional[Path], threads: int, connections: int,
+              duration: float) -> subprocess.Popen:
+    argv = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration:g}s", "--timeout", "5s",
+            "-s", str(WRK_SCRIPT), url + path, "--", str(tokens) if tokens else "-",
+            str(threads)]
+    return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def finish_wrk(proc: subprocess.Popen) -> dict:
+    out, err = proc.communicate(timeout=600)
+    for line in out.splitlines():
+        if line.startswith("WRKJSON "):
+            return json.loads(line[len("WRKJSON "):])
+    raise RuntimeError(f"wrk printed no result (exit {proc.returncode}):\n{out}\n{err}")
+
+
+def summarize(raw: dict, expect: int, fresh_tokens: bool = False) -> dict:
+    seconds = raw["duration_us"] / 1e6
+    errors = raw["errors"]
+    # wrk counts every status above 399 as a status error.
+    wrong = errors["status"] if expect < 400 else raw["requests"] - errors["status"]
+    socket_errors = errors["connect"] + errors["read"] + errors["write"] + errors["timeout"]
+    tokens = raw["tokens"]
+    return {
+        "requests": raw["requests"],
+        "rps": raw["requests"] / seconds if seconds else 0.0,
+        "p50_ms": raw["latency_us"]["p50"] / 1000,
+        "p90_ms": raw["latency_us"]["p90"] / 1000,
+        "p99_ms": raw["latency_us"]["p99"] / 1000,
+        "max_ms": raw["latency_us"]["max"] / 1000,
+        "wrong_status": wrong,
+        "socket_errors": socket_errors,
+        "tokens": tokens,
+        # The share of requests whose token had not been sent before in this scenario.
+        "first_use": (min(1.0, tokens / raw["requests"])
+                      if fresh_tokens and raw["requests"] else None),
+    }
+
+
+def token_path(idp: MockIdp, name: Optional[str]) -> Optional[Path]:
+    return idp.tokens / name if name else None
+
+
+def settle(target: Target, idp: MockIdp, limit: float = 60.0) -> float:
+    """Waits until the target is idle (a previous load can leave a backlog of queued requests,
+    which would otherwise run into the next measurement): its CPU time and the provider's
+    request count stop moving. Returns the seconds waited."""
+    began = time.monotonic()
+    last = (idp.counts()["total"], cpu_seconds(target.pids()))
+    while time.monotonic() - began < limit:
+        time.sleep(0.3)
+        now = (idp.counts()["total"], cpu_seconds(target.pids()))
+        if now[0] == last[0] and now[1] - last[1] <= 0.02:
+            break
+        last = now
+    return time.monotonic() - began
+
+
+def children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def measure(target: Target, idp: MockIdp, scenario: Scenario, args) -> dict:
+    settled = settle(target, idp)
+    pids = target.pids()
+    before, cpu_before, client_before = idp.counts(), cpu_seconds(pids), children_cpu()
+    began = time.monotonic()
+    if scenario.kind == "pair":
+        half = max(1, args.connections // 2)
+        valid = start_wrk(target.url, scenario.path, token_path(idp, scenario.tokens), 1, half,
+                          args.duration)
+        path, tokens, beside_expect = scenario.beside
+        other = start_wrk(target.url, path, token_path(idp, tokens), 1, half, args.duration)
+        result = summarize(finish_wrk(valid), scenario.expect)
+        result["beside"] = summarize(finish_wrk(other), beside_expect)
+        total_requests = result["requests"] + result["beside"]["requests"]
+    else:
+        result = summarize(
+            finish_wrk(start_wrk(target.url, scenario.path, token_path(idp, scenario.tokens),
+                                 args.threads, args.connections, args.duration)),
+            scenario.expect, scenario.fresh_tokens)
+        total_requests = result["requests"]
+    elapsed = time.monotonic() - began
+    pids = target.pids()
+    after, cpu_after, client_after = idp.counts(), cpu_seconds(pids), children_cpu()
+    result["idp"] = {k: after[k] - before[k] for k in after}
+    result["rss_kib"] = rss_kib(pids)
+    result["server_cpu_s"] = cpu_after - cpu_before
+    result["cpu_us_per_request"] = (
+        (cpu_after - cpu_before) * 1e6 / total_requests if total_requests else None)
+    # wrk's own CPU time: on 2 cores the client competes with the server.
+    result["client_cpu_us_per_request"] = (
+        (client_after - client_before) * 1e6 / total_requests if total_requests else None)
+    result["elapsed_s"] = elapsed
+    result["settled_s"] = settled
+    return result
+
+
+def cold_start(target: Target, idp: MockIdp, scenario: Scenario) -> dict:
+    """A fresh process, then COLD_START_REQUESTS requests sent at once on open connections."""
+    target.restart()
+    token = idp.token(scenario.tokens)
+    host, port = target.url.removeprefix("http://").split(":")
+    connections = [http.client.HTTPConnection(host, int(port), timeout=30)
+                   for _ in range(COLD_START_REQUESTS)]
+    for conn in connections:
+        conn.connect()
+    before = idp.counts()
+    go = threading.Barrier(COLD_START_REQUESTS + 1)
+    results: list = [None] * COLD_START_REQUESTS
+
+    def send(i: int) -> None:
+        go.wait()
+        began = time.perf_counter()
+        try:
+            connections[i].request("GET", scenario.path,
+                                   headers={"Authorization": f"Bearer {token}"})
+            response = connections[i].getresponse()
+            response.read()
+            results[i] = (response.status, time.perf_counter() - began)
+        except OSError as e:
+            results[i] = (f"error: {e}", time.perf_counter() - began)
+        finally:
+            connections[i].close()
+
+    threads = [threading.Thread(target=send, args=(i,)) for i in range(COLD_START_REQUESTS)]
+    for thread in threads:
+        thread.start()
+    go.wait()
+    for thread in threads:
+        thread.join()
+    after = idp.counts()
+    latencies = sorted(latency for _, latency in results)
+    statuses: dict = {}
+    for status, _ in results:
+        statuses[str(status)] = statuses.get(str(status), 0) + 1
+    return {
+        "requests": COLD_START_REQUESTS,
+        "statuses": statuses,
+        "ok": statuses.get("200", 0),
+        "p50_ms": latencies[len(latencies) // 2] * 1000,
+        "max_ms": latencies[-1] * 1000,
+        "idp": {k: after[k] - before[k] for k in after},
+        "rss_kib": rss_kib(target.pids()),
+    }
+
+
+# --- the run ---------------------------------------------------------------------------------
+
+def machine() -> dict:
+    def first(argv: list[str]) -> str:
+        try:
+            out = subprocess.run(argv, capture_output=True, text=True, timeout=30)
+            return (out.stdout or out.stderr).strip().splitlines()[0]
+        except (OSError, IndexError, subprocess.SubprocessError):
+            return "?"
+
+    model = "?"
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    with open("/proc/meminfo") as f:
+        mem_kib = int(f.readline().split()[1])
+    return {
+        "nproc": os.cpu_count(),
+        "cpu": model,
+        "memory_gib": round(mem_kib / 1024 / 1024, 1),
+        "kernel": platform.release(),
+        "rustc": first(["rustc", "-V"]),
+        "wrk": first(["wrk", "-v"]).split(" Copyright")[0],
+        "python": first([str(VENV / "bin" / "python"), "-V"]) if VENV.exists() else None,
+    }
+
+
+def loadavg() -> str:
+    with open("/proc/loadavg") as f:
+        return " ".join(f.read().split()[:3])
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--duration", type=float, default=10.0,
+                        help="seconds of load per scenario (default 10)")
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--threads", type=int, default=2, help="wrk threads (default 2)")
+    parser.add_argument("--python", action="store_true",
+                        help="also run py-oidc-auth under FastAPI and Flask")
+    parser.add_argument("--quick", action="store_true",
+                        help="a smoke run: 2 rounds of 3 s (unless given explicitly)")
+    parser.add_argument("--tokens-per-second", type=int, default=24000,
+                        help="distinct tokens minted per second of --duration (default 24000)")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="run directory (default target/load/<timestamp>)")
+    parser.add_argument("--keep-tokens", action="store_true",
+                        help="keep the minted token files (large) in the run directory")
+    args = parser.parse_args()
+    if args.quick:
+        explicit = set(sys.argv[1:])
+        if "--rounds" not in explicit:
+            args.rounds = 2
+        if "--duration" not in explicit:
+            args.duration = 3.0
+
+    if shutil.which("wrk") is None:
+        print("wrk is not installed (Debian: apt-get install wrk); run.sh installs it",
+              file=sys.stderr)
+        return 2
+    out = args.out or ROOT / "target" / "load" / time.strftime("%Y%m%d-%H%M%S")
+    out.mkdir(parents=True, exist_ok=True)
+    latest = ROOT / "target" / "load" / "latest"
+    if out.parent == latest.parent:
+        if latest.is_symlink() or latest.exists():
+            latest.unlink()
+        latest.symlink_to(out.name)
+    logs = out / "logs"
+    logs.mkdir(exist_ok=True)
+    tokens = out / "tokens"
+
+    meta = {
+        "started": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+        "rounds": args.rounds,
+        "duration_s": args.duration,
+        "connections": args.connections,
+        "threads": args.threads,
+        "cold_start_requests": COLD_START_REQUESTS,
+        "jwks_refetch_cooldown_s": 30,
+        "machine": machine(),
+        "loadavg_before": loadavg(),
+    }
+    log(f"run directory {out}; load average {meta['loadavg_before']}")
+    began = time.monotonic()
+    distinct = max(2000, int(args.tokens_per_second * args.duration))
+    idp = MockIdp(logs, tokens, distinct=distinct, forged=10000)
+    meta["mint_seconds"] = idp.info["mint_seconds"]
+    targets: list[Target] = [RustTarget(idp, logs)]
+    if args.python:
+        targets += [FastApiTarget(idp, logs), FlaskTarget(idp, logs)]
+    results_path = out / "results.jsonl"
+    try:
+        with open(results_path, "w") as results:
+            def record(entry: dict) -> None:
+                results.write(json.dumps(entry) + "\n")
+                results.flush()
+
+            record({"meta": meta})
+            others = [s for s in SCENARIOS if s.kind != "cold"]
+            cold = [s for s in SCENARIOS if s.kind == "cold"]
+            for round_no in range(1, args.rounds + 1):
+                # Rotate the order each round, so no scenario always follows the same one.
+                shift = (round_no - 1) % len(others)
+                order = cold + others[shift:] + others[:shift]
+                for target in targets:
+                    for scenario in order:
+                        if scenario.rust_only and not isinstance(target, RustTarget):
+                            continue
+                        if scenario.kind == "cold":
+                            result = cold_start(target, idp, scenario)
+                            # Warm the connections and caches up before the measured loads.
+                            finish_wrk(start_wrk(target.url, "/protected",
+                                                 token_path(idp, "rs256.txt"), args.threads,
+                                                 args.connections, 1))
+                        else:
+                            result = measure(target, idp, scenario, args)
+                        entry = {"target": target.name, "label": target.label,
+                                 "round": round_no, "scenario": scenario.key,
+                                 "expect": scenario.expect, **result}
+                        record(entry)
+                        log(report.one_line(entry))
+                for target in targets:
+                    target.stop()
+    finally:
+        for target in targets:
+            target.stop()
+        idp.stop()
+        if not args.keep_tokens:
+            shutil.rmtree(tokens, ignore_errors=True)
+    meta["loadavg_after"] = loadavg()
+    meta["elapsed_s"] = round(time.monotonic() - began)
+    entries = report.load(results_path)
+    text = report.render(entries, meta)
+    (out / "report.md").write_text(text)
+    with open(results_path, "a") as results:
+        results.write(json.dumps({"meta_end": {k: meta[k] for k in
+                                               ("loadavg_after", "elapsed_s")}}) + "\n")
+    print(text)
+    log(f"report: {out / 'report.md'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
