@@ -39,7 +39,7 @@ const ALGORITHMS: [TestKey; 4] = [
 
 /// Distinct tokens per algorithm for the cold runs. Each thread of a cold run sees each of them
 /// once; 512 keeps RSA signing at set-up under a second and stays below the default cache
-/// capacity (4096), so no eviction pass is timed.
+/// capacity (2048 per worker), so no eviction pass is timed.
 const COLD_TOKENS: usize = 512;
 
 fn request(auth: &OidcAuth, token: &str) -> HttpRequest {
