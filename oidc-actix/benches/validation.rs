@@ -59,7 +59,8 @@ fn extract<T: FromRequest>(req: &HttpRequest) -> Result<T, T::Error> {
 
 /// `iters` first sightings: each token is validated on a thread whose per-thread cache has never
 /// seen it (a new thread per pass over `tokens`), with the cache enabled as in production, so
-/// the time includes the miss lookup and the insert but never a hit. Thread start, request
+/// the time includes the miss lookup and the insert but never a hit. The cache is filling, as a
+/// worker's is until it reaches capacity: each insert keeps new memory. Thread start, request
 /// building and tear-down stay outside the clock.
 fn first_sight(auth: &OidcAuth, tokens: &[String], iters: u64) -> Duration {
     let mut left = usize::try_from(iters).expect("iteration counts fit in usize");
@@ -113,10 +114,9 @@ fn per_algorithm(c: &mut Criterion, fx: &Fixture) {
     group.finish();
 }
 
-/// The same verification with the cache switched off (`token_cache_capacity(0)`): a cross-check
-/// of the fresh-thread method of `first_sight`, and, by difference, what the cache's miss lookup
-/// and insert add to a first sighting. Here every iteration also frees the token, which the
-/// cache would have kept.
+/// The same verification with the cache switched off (`token_cache_capacity(0)`): verification
+/// alone. By difference with `cold`, what the cache's miss lookup and insert cost together with
+/// the memory an insert keeps; a full cache reuses evicted entries' memory and sits in between.
 fn cache_off(c: &mut Criterion, fx: &Fixture) {
     let uncached = fx
         .idp
@@ -149,10 +149,9 @@ fn rejections(c: &mut Criterion, fx: &Fixture) {
 
     let unknown = typical_token(&fx.idp).kid(Some("no-such-kid")).sign();
     let req = request(&fx.auth, &unknown);
-    // The first unknown `kid` starts the one refetch the cooldown allows, which needs the
-    // runtime; afterwards, within the cooldown, rejection is synchronous: the steady state of a
-    // forged-`kid` flood, which is what is measured.
-    // (`from_request` starts the fetch when called, so the call must be inside `block_on`.)
+    // The first unknown `kid` starts the one refetch the cooldown allows, and `from_request`
+    // spawns it when called, so that call runs inside the runtime. Afterwards, within the
+    // cooldown, rejection is synchronous: the steady state of a forged-`kid` flood, measured here.
     let first = fx
         .rt
         .block_on(async { IdToken::<Claims>::from_request(&req, &mut Payload::None).await });

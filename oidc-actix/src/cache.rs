@@ -104,8 +104,11 @@ pub(crate) fn insert(
         if cache.entries.len() >= capacity {
             let mut drop_count = capacity / 4 + 1;
             cache.entries.retain(|_, _| {
-                drop_count = drop_count.saturating_sub(1);
-                drop_count == 0
+                if drop_count == 0 {
+                    return true;
+                }
+                drop_count -= 1;
+                false
             });
         }
         cache.entries.insert(raw.into(), entry);
@@ -223,6 +226,23 @@ mod tests {
             get::<crate::Claims>(104, "t499", &keys, 500.0).is_some(),
             "the newest entry is kept"
         );
+        for capacity in 1..=3 {
+            for i in 0..20 {
+                remember(
+                    110 + capacity as u64,
+                    capacity,
+                    &format!("s{i}"),
+                    1000,
+                    "a",
+                    &keys,
+                    500.0,
+                );
+                assert!(
+                    len(110 + capacity as u64) <= capacity,
+                    "capacity {capacity}"
+                );
+            }
+        }
         remember(105, 0, "t", 1000, "a", &keys, 500.0);
         assert_eq!(len(105), 0, "capacity 0 disables the cache");
     }
