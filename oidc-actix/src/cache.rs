@@ -10,19 +10,61 @@
 //!   every hit, and stale entries are purged when the next insert sees a new key set).
 //!
 //! The size is bounded per worker by `token_cache_capacity`: a full cache first drops expired
-//! entries, then an arbitrary quarter of the rest (a `HashMap`'s order is random enough that an
-//! attacker cannot pin entries).
+//! entries, then an arbitrary quarter of the rest (in the map's order, which the tokens'
+//! signatures decide: an attacker cannot pin entries).
 
 use std::any::Any;
 use std::cell::RefCell;
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 
 use crate::jwks::{KeySet, VerificationKey};
 use crate::token::IdToken;
 
+/// Hashes a token by its last 16 bytes, which lie in the signature.
+///
+/// Hashing all ~1 KiB of a token with SipHash was a fifth of a cache hit's cost. The tail of the
+/// signature is as unpredictable as a hash (it is one, or an RSA/ECDSA value over one), and only
+/// tokens whose signature verified are ever inserted, so nobody can fill a bucket on purpose.
+/// A forged token may copy a cached token's tail: the lookup then compares the whole token and
+/// misses, exactly as with any other hash.
+#[derive(Default)]
+struct SignatureTailHasher(u64);
+
+impl Hasher for SignatureTailHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        let tail = &bytes[bytes.len().saturating_sub(16)..];
+        for chunk in tail.chunks(8) {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.mix(u64::from_le_bytes(word));
+        }
+        self.mix(bytes.len() as u64);
+    }
+
+    fn write_u8(&mut self, byte: u8) {
+        self.mix(u64::from(byte));
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+impl SignatureTailHasher {
+    /// A multiply-fold step (as in FxHash and foldhash): spreads every input bit over the
+    /// high bits, which the map's probing reads.
+    fn mix(&mut self, word: u64) {
+        let product = u128::from(self.0 ^ word) * 0x9E37_79B9_7F4A_7C15;
+        self.0 = (product as u64) ^ ((product >> 64) as u64);
+    }
+}
+
 /// One verified token.
 pub(crate) struct Entry {
+    /// The encoded token: the same allocation as the `IdToken`'s own copy.
+    raw: Arc<str>,
     /// The `IdToken<C>` built for the claims type that verified it.
     token: Box<dyn Any>,
     kid: Option<String>,
@@ -38,6 +80,7 @@ impl Entry {
         exp: u64,
     ) -> Self {
         Self {
+            raw: Arc::clone(token.raw_shared()),
             token: Box::new(token),
             kid,
             key,
@@ -52,7 +95,7 @@ impl Entry {
 
 #[derive(Default)]
 struct TokenCache {
-    entries: HashMap<Box<str>, Entry>,
+    entries: HashMap<Arc<str>, Entry, BuildHasherDefault<SignatureTailHasher>>,
     /// The key-set generation the entries were last checked against.
     generation: u64,
 }
@@ -80,14 +123,7 @@ pub(crate) fn get<C: 'static>(
 }
 
 /// Remembers a verified token, keeping the cache within `capacity`.
-pub(crate) fn insert(
-    instance: u64,
-    capacity: usize,
-    raw: &str,
-    entry: Entry,
-    keys: &KeySet,
-    now: f64,
-) {
+pub(crate) fn insert(instance: u64, capacity: usize, entry: Entry, keys: &KeySet, now: f64) {
     if capacity == 0 {
         return;
     }
@@ -111,7 +147,7 @@ pub(crate) fn insert(
                 false
             });
         }
-        cache.entries.insert(raw.into(), entry);
+        cache.entries.insert(Arc::clone(&entry.raw), entry);
     });
 }
 
@@ -151,11 +187,9 @@ mod tests {
         .unwrap()
     }
 
-    fn token(sub: &str) -> IdToken {
-        let Value::Object(map) = json!({ "sub": sub }) else {
-            unreachable!()
-        };
-        IdToken::from_verified(sub, map).unwrap()
+    fn token(raw: &str) -> IdToken {
+        let payload = json!({ "sub": raw }).to_string().into_bytes();
+        IdToken::from_verified(raw, payload, 1000).unwrap()
     }
 
     fn remember(
@@ -171,7 +205,6 @@ mod tests {
         insert(
             instance,
             capacity,
-            raw,
             Entry::new(token(raw), Some(kid.to_owned()), key, exp),
             keys,
             now,

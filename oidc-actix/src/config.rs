@@ -79,6 +79,7 @@ impl Algorithm {
         )
     }
 
+    #[cfg(feature = "testing")]
     pub(crate) fn to_jsonwebtoken(self) -> jsonwebtoken::Algorithm {
         use jsonwebtoken::Algorithm as J;
         match self {

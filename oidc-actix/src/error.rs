@@ -6,8 +6,10 @@
 use std::fmt;
 
 use actix_web::http::StatusCode;
-use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::header::{self, ContentType, HeaderValue};
+use actix_web::web::Bytes;
 use actix_web::{HttpResponse, ResponseError};
+use serde::Serialize;
 
 /// Why a request was not let through.
 ///
@@ -161,6 +163,14 @@ impl ResponseError for AuthError {
     }
 
     fn error_response(&self) -> HttpResponse {
+        if let Self::MissingToken = self {
+            // The most frequent error by far (every anonymous request to a protected route):
+            // constant bytes, nothing formatted or serialised.
+            return HttpResponse::Unauthorized()
+                .insert_header((header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer")))
+                .content_type(ContentType::json())
+                .body(Bytes::from_static(br#"{"detail":"Not authenticated"}"#));
+        }
         let mut response = detail_response(self.status_code(), &self.to_string());
         if let Some(value) = self
             .challenge()
@@ -176,5 +186,60 @@ impl ResponseError for AuthError {
 
 /// A JSON `{"detail": "..."}` response, the error envelope of py-oidc-auth.
 pub(crate) fn detail_response(status: StatusCode, detail: &str) -> HttpResponse {
-    HttpResponse::build(status).json(serde_json::json!({ "detail": detail }))
+    #[derive(Serialize)]
+    struct Detail<'a> {
+        detail: &'a str,
+    }
+    HttpResponse::build(status).json(Detail { detail })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actix_web::body::MessageBody as _;
+
+    fn parts(response: HttpResponse) -> (StatusCode, String, String, Vec<u8>) {
+        let header = |name| {
+            response
+                .headers()
+                .get(name)
+                .map(|v: &HeaderValue| v.to_str().unwrap().to_owned())
+                .unwrap_or_default()
+        };
+        let (challenge, content_type) = (
+            header(header::WWW_AUTHENTICATE),
+            header(header::CONTENT_TYPE),
+        );
+        let status = response.status();
+        let body = response.into_body().try_into_bytes().unwrap().to_vec();
+        (status, challenge, content_type, body)
+    }
+
+    #[test]
+    fn the_prebuilt_missing_token_response_is_the_general_one() {
+        let (status, challenge, content_type, body) =
+            parts(AuthError::MissingToken.error_response());
+        let general = detail_response(StatusCode::UNAUTHORIZED, "Not authenticated");
+        let (_, _, general_type, general_body) = parts(general);
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        assert_eq!(challenge, "Bearer");
+        assert_eq!((content_type, body), (general_type, general_body));
+    }
+
+    #[test]
+    fn details_are_json_escaped_and_challenges_quoted_safely() {
+        let error = AuthError::InsufficientScope {
+            missing: vec!["a\"b".into()],
+        };
+        let (status, challenge, _, body) = parts(error.error_response());
+        assert_eq!(status, StatusCode::FORBIDDEN);
+        assert_eq!(
+            serde_json::from_slice::<serde_json::Value>(&body).unwrap()["detail"],
+            "Token missing required scopes: a\"b"
+        );
+        assert_eq!(
+            challenge,
+            "Bearer error=\"insufficient_scope\", scope=\"ab\""
+        );
+    }
 }

@@ -46,7 +46,7 @@ impl<C> Authenticated<C> {
     /// Applies a route policy: scopes first (403 `insufficient_scope`), then claims (403).
     /// The policy's claims replace the configured defaults; without any, the defaults apply.
     pub fn authorize(self, policy: &Policy) -> Result<IdToken<C>, AuthError> {
-        policy.check(self.token.payload(), self.auth.default_claims())?;
+        policy.check(|| self.token.payload(), self.auth.default_claims())?;
         Ok(self.token)
     }
 

@@ -10,17 +10,21 @@ use std::collections::hash_map::Entry;
 use std::sync::Arc;
 use std::time::Instant;
 
+use aws_lc_rs::signature::{self, ParsedPublicKey, VerificationAlgorithm};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use jsonwebtoken::DecodingKey;
 use serde::Deserialize;
 use serde_json::Value;
 
 use crate::config::Algorithm;
 
 /// A key that may verify signatures, with what it may verify.
+///
+/// The key is parsed once, when the key set is built, for each algorithm it may verify: an RSA
+/// key's Montgomery context, for one, costs about as much to set up as a tenth of a verification,
+/// and the key set is used for thousands of verifications before it changes.
 pub(crate) struct VerificationKey {
-    pub(crate) decoding: DecodingKey,
+    verifiers: Vec<(Algorithm, ParsedPublicKey)>,
     kind: KeyKind,
     alg: Option<Algorithm>,
     /// The JWK members that define the key, to recognise it in a refetched set.
@@ -46,6 +50,64 @@ impl VerificationKey {
         };
         fits_kind && self.alg.is_none_or(|published| published == alg)
     }
+
+    /// Whether `signature` (the decoded JWS signature) is `alg`'s signature of `message`.
+    pub(crate) fn verifies(&self, alg: Algorithm, message: &[u8], signature: &[u8]) -> bool {
+        self.verifiers
+            .iter()
+            .find(|(parsed_for, _)| *parsed_for == alg)
+            .is_some_and(|(_, key)| key.verify_sig(message, signature).is_ok())
+    }
+}
+
+/// aws-lc-rs's verification algorithm for a JOSE algorithm (RFC 7518 §3; ECDSA signatures in
+/// JWS are the fixed-size `r || s` form).
+fn verification_algorithm(alg: Algorithm) -> &'static dyn VerificationAlgorithm {
+    match alg {
+        Algorithm::RS256 => &signature::RSA_PKCS1_2048_8192_SHA256,
+        Algorithm::RS384 => &signature::RSA_PKCS1_2048_8192_SHA384,
+        Algorithm::RS512 => &signature::RSA_PKCS1_2048_8192_SHA512,
+        Algorithm::PS256 => &signature::RSA_PSS_2048_8192_SHA256,
+        Algorithm::PS384 => &signature::RSA_PSS_2048_8192_SHA384,
+        Algorithm::PS512 => &signature::RSA_PSS_2048_8192_SHA512,
+        Algorithm::ES256 => &signature::ECDSA_P256_SHA256_FIXED,
+        Algorithm::ES384 => &signature::ECDSA_P384_SHA384_FIXED,
+        Algorithm::EdDSA => &signature::ED25519,
+    }
+}
+
+/// The DER `RSAPublicKey` (RFC 8017 A.1.1) of a modulus and exponent, as aws-lc-rs parses it.
+fn rsa_public_key_der(n: &[u8], e: &[u8]) -> Vec<u8> {
+    fn push_length(out: &mut Vec<u8>, len: usize) {
+        match len {
+            0..=0x7f => out.push(len as u8),
+            0x80..=0xff => out.extend_from_slice(&[0x81, len as u8]),
+            _ => out.extend_from_slice(&[0x82, (len >> 8) as u8, len as u8]),
+        }
+    }
+    fn push_integer(out: &mut Vec<u8>, magnitude: &[u8]) {
+        let start = magnitude
+            .iter()
+            .position(|b| *b != 0)
+            .unwrap_or(magnitude.len());
+        let magnitude = &magnitude[start..];
+        // A leading 1 bit would make the (signed) INTEGER negative.
+        let pad = magnitude.first().is_none_or(|b| b & 0x80 != 0);
+        out.push(0x02);
+        push_length(out, magnitude.len() + usize::from(pad));
+        if pad {
+            out.push(0);
+        }
+        out.extend_from_slice(magnitude);
+    }
+    let mut body = Vec::with_capacity(n.len() + e.len() + 16);
+    push_integer(&mut body, n);
+    push_integer(&mut body, e);
+    let mut der = Vec::with_capacity(body.len() + 4);
+    der.push(0x30);
+    push_length(&mut der, body.len());
+    der.extend_from_slice(&body);
+    der
 }
 
 /// The keys in force, with the issuer they vouch for.
@@ -147,7 +209,7 @@ fn parse_key(raw: &RawJwk, allowed: &[Algorithm]) -> Result<VerificationKey, &'s
             .decode(part.as_deref().ok_or("missing key member")?)
             .map_err(|_| "bad base64url")
     };
-    let (kind, decoding) = match (raw.kty.as_str(), raw.crv.as_deref()) {
+    let (kind, public_key) = match (raw.kty.as_str(), raw.crv.as_deref()) {
         ("RSA", _) => {
             let n = b64(&raw.n)?;
             let e = b64(&raw.e)?;
@@ -159,7 +221,7 @@ fn parse_key(raw: &RawJwk, allowed: &[Algorithm]) -> Result<VerificationKey, &'s
             if e.is_empty() || e.len() > 8 || e.last().is_some_and(|b| b & 1 == 0) {
                 return Err("bad RSA exponent");
             }
-            (KeyKind::Rsa, DecodingKey::from_rsa_raw_components(&n, &e))
+            (KeyKind::Rsa, rsa_public_key_der(&n, &e))
         }
         ("EC", Some(curve @ ("P-256" | "P-384"))) => {
             let (kind, size) = if curve == "P-256" {
@@ -175,14 +237,14 @@ fn parse_key(raw: &RawJwk, allowed: &[Algorithm]) -> Result<VerificationKey, &'s
             point.push(0x04);
             point.extend_from_slice(&x);
             point.extend_from_slice(&y);
-            (kind, DecodingKey::from_ec_der(&point))
+            (kind, point)
         }
         ("OKP", Some("Ed25519")) => {
             let x = b64(&raw.x)?;
             if x.len() != 32 {
                 return Err("Ed25519 key of the wrong size");
             }
-            (KeyKind::Ed25519, DecodingKey::from_ed_der(&x))
+            (KeyKind::Ed25519, x)
         }
         _ => return Err("unsupported key type"),
     };
@@ -196,13 +258,25 @@ fn parse_key(raw: &RawJwk, allowed: &[Algorithm]) -> Result<VerificationKey, &'s
         &raw.y,
     ];
     let fingerprint = members.map(|m| m.as_deref().unwrap_or_default()).join("|");
-    let key = VerificationKey {
-        decoding,
+    let mut key = VerificationKey {
+        verifiers: Vec::new(),
         kind,
         alg,
         fingerprint,
     };
-    if !allowed.iter().any(|alg| key.permits(*alg)) {
+    for &alg in allowed {
+        if key.permits(alg)
+            && !key
+                .verifiers
+                .iter()
+                .any(|(parsed_for, _)| *parsed_for == alg)
+        {
+            let parsed = ParsedPublicKey::new(verification_algorithm(alg), &public_key)
+                .map_err(|_| "the key material is not a valid public key")?;
+            key.verifiers.push((alg, parsed));
+        }
+    }
+    if key.verifiers.is_empty() {
         return Err("no allowed algorithm fits this key");
     }
     Ok(key)
@@ -353,6 +427,27 @@ mod tests {
     fn the_number_of_keys_is_bounded() {
         let keys: Vec<Value> = (0..20).map(|i| rsa(&format!("k{i}"), None)).collect();
         assert_eq!(set(keys).unwrap().len(), 8);
+    }
+
+    #[cfg(feature = "testing")]
+    #[test]
+    fn the_rsa_public_key_der_is_what_aws_lc_derives_from_the_private_key() {
+        use crate::testing::TestKey;
+        use aws_lc_rs::signature::{KeyPair as _, RsaKeyPair};
+        for test_key in [TestKey::Rs256, TestKey::Ps256] {
+            let jwk = test_key.public_jwk();
+            let member = |name: &str| URL_SAFE_NO_PAD.decode(jwk[name].as_str().unwrap()).unwrap();
+            let expected = RsaKeyPair::from_der(test_key.private_key_der()).unwrap();
+            assert_eq!(
+                rsa_public_key_der(&member("n"), &member("e")),
+                expected.public_key().as_ref()
+            );
+        }
+        // A leading zero byte is dropped, a leading 1 bit gets its zero pad.
+        assert_eq!(
+            rsa_public_key_der(&[0x00, 0x80], &[0x01]),
+            [0x30, 0x07, 0x02, 0x02, 0x00, 0x80, 0x02, 0x01, 0x01]
+        );
     }
 
     #[test]

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::ops::Deref;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize};
@@ -24,8 +24,14 @@ pub struct IdToken<C = Claims> {
 }
 
 struct TokenInner<C> {
-    raw: Box<str>,
-    payload: Map<String, Value>,
+    /// Shared with the verified-token cache, which keys its entries by it.
+    raw: Arc<str>,
+    /// The verified payload, a JSON object.
+    payload_json: Box<[u8]>,
+    /// The payload as a map, parsed on first use: a route without scope or claim checks never
+    /// needs it, and a cached token parses it once, not per request.
+    payload: OnceLock<Map<String, Value>>,
+    exp: u64,
     claims: C,
 }
 
@@ -38,16 +44,19 @@ impl<C> Clone for IdToken<C> {
 }
 
 impl<C: DeserializeOwned> IdToken<C> {
-    /// Builds the token from a payload that has already been verified.
+    /// Builds the token from a payload (a JSON object) that has already been verified.
     pub(crate) fn from_verified(
         raw: &str,
-        payload: Map<String, Value>,
+        payload_json: Vec<u8>,
+        exp: u64,
     ) -> Result<Self, serde_json::Error> {
-        let claims = C::deserialize(&Value::Object(payload.clone()))?;
+        let claims = serde_json::from_slice(&payload_json)?;
         Ok(Self {
             inner: Arc::new(TokenInner {
                 raw: raw.into(),
-                payload,
+                payload_json: payload_json.into_boxed_slice(),
+                payload: OnceLock::new(),
+                exp,
                 claims,
             }),
         })
@@ -62,7 +71,11 @@ impl<C> IdToken<C> {
 
     /// Every claim of the payload, as JSON.
     pub fn payload(&self) -> &Map<String, Value> {
-        &self.inner.payload
+        self.inner.payload.get_or_init(|| {
+            // Verification parsed this object already; an error cannot happen, and an empty
+            // map would fail closed (no scope, no claim).
+            serde_json::from_slice(&self.inner.payload_json).unwrap_or_default()
+        })
     }
 
     /// The encoded token, for forwarding to another service. Treat it as a secret.
@@ -70,10 +83,15 @@ impl<C> IdToken<C> {
         &self.inner.raw
     }
 
+    /// The encoded token, shared.
+    pub(crate) fn raw_shared(&self) -> &Arc<str> {
+        &self.inner.raw
+    }
+
     /// The claim at a dotted path (`"realm_access.roles"`), if present.
     pub fn claim(&self, path: &str) -> Option<&Value> {
         let mut first = None;
-        visit_path(&self.inner.payload, path, &mut |value| {
+        visit_path(self.payload(), path, &mut |value| {
             first = first.or(Some(value));
         });
         first
@@ -81,8 +99,7 @@ impl<C> IdToken<C> {
 
     /// The granted scopes: the `scope` claim split on whitespace.
     pub fn scopes(&self) -> impl Iterator<Item = &str> {
-        self.inner
-            .payload
+        self.payload()
             .get("scope")
             .and_then(Value::as_str)
             .unwrap_or_default()
@@ -97,16 +114,12 @@ impl<C> IdToken<C> {
     /// The union of `realm_access.roles`, `groups`, `roles` and the roles of every client under
     /// `resource_access`, sorted and de-duplicated (py-oidc-auth's `flattened_roles`).
     pub fn flattened_roles(&self) -> Vec<&str> {
-        flattened_roles(&self.inner.payload)
+        flattened_roles(self.payload())
     }
 
     /// The `exp` claim, seconds since the epoch (validation guarantees it is present).
     pub fn expires_at(&self) -> u64 {
-        self.inner
-            .payload
-            .get("exp")
-            .and_then(Value::as_f64)
-            .map_or(0, |exp| exp as u64)
+        self.inner.exp
     }
 }
 
@@ -221,10 +234,7 @@ mod tests {
     use serde_json::json;
 
     fn token(payload: Value) -> IdToken {
-        let Value::Object(map) = payload else {
-            unreachable!("test payloads are objects")
-        };
-        IdToken::from_verified("h.p.s", map).unwrap()
+        IdToken::from_verified("h.p.s", payload.to_string().into_bytes(), 0).unwrap()
     }
 
     #[test]
@@ -268,14 +278,10 @@ mod tests {
         struct Mine {
             tenant: String,
         }
-        let Value::Object(map) = json!({"tenant": "t1", "sub": "u"}) else {
-            unreachable!()
-        };
-        let t: IdToken<Mine> = IdToken::from_verified("x", map).unwrap();
+        let payload = |value: Value| value.to_string().into_bytes();
+        let t: IdToken<Mine> =
+            IdToken::from_verified("x", payload(json!({"tenant": "t1", "sub": "u"})), 0).unwrap();
         assert_eq!(t.tenant, "t1");
-        let Value::Object(map) = json!({"sub": "u"}) else {
-            unreachable!()
-        };
-        assert!(IdToken::<Mine>::from_verified("x", map).is_err());
+        assert!(IdToken::<Mine>::from_verified("x", payload(json!({"sub": "u"})), 0).is_err());
     }
 }

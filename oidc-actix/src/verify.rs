@@ -10,7 +10,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Deserialize;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use crate::OidcAuth;
 use crate::cache;
@@ -42,9 +42,44 @@ pub(crate) struct ClaimRules<'a> {
     pub(crate) max_token_bytes: usize,
 }
 
+/// The registered claims (RFC 7519 §4.1) that validation reads, and the `nonce` of ID tokens.
+///
+/// Only these are parsed during verification; the whole payload becomes a JSON map only when
+/// something asks for it ([`IdToken::payload`]), once per token. A duplicated member among these
+/// is an error (RFC 7519 §4 lets a parser reject duplicate claim names), so a token cannot show
+/// one `exp` to this check and another to the application.
+#[derive(Deserialize)]
+struct Registered {
+    #[serde(default, deserialize_with = "present")]
+    exp: Option<Value>,
+    #[serde(default, deserialize_with = "present")]
+    nbf: Option<Value>,
+    #[serde(default, deserialize_with = "present")]
+    iat: Option<Value>,
+    #[serde(default, deserialize_with = "present")]
+    iss: Option<Value>,
+    #[serde(default, deserialize_with = "present")]
+    aud: Option<Value>,
+    #[serde(default, deserialize_with = "present")]
+    sub: Option<Value>,
+    #[serde(default, deserialize_with = "present")]
+    scope: Option<Value>,
+    #[serde(default, deserialize_with = "present")]
+    nonce: Option<Value>,
+}
+
+/// A member that is present is `Some`, even when it is `null` (which is then a wrong type, not
+/// an absent claim).
+fn present<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<Value>, D::Error> {
+    Value::deserialize(deserializer).map(Some)
+}
+
 /// A token whose signature and claims hold.
 pub(crate) struct Verified {
-    pub(crate) payload: Map<String, Value>,
+    /// The decoded payload: a JSON object.
+    pub(crate) payload_json: Vec<u8>,
+    /// The ID token's `nonce`, if it has one.
+    pub(crate) nonce: Option<String>,
     pub(crate) kid: Option<String>,
     pub(crate) key: Arc<VerificationKey>,
     pub(crate) exp: u64,
@@ -64,14 +99,18 @@ impl From<InvalidToken> for Failure {
     }
 }
 
-fn decode_json<T: for<'de> Deserialize<'de>>(
-    segment: &str,
-    what: &'static str,
-) -> Result<T, InvalidToken> {
+/// Decodes a base64url segment holding a JSON object.
+fn decode_object(segment: &str, what: &'static str) -> Result<Vec<u8>, InvalidToken> {
     let bytes = URL_SAFE_NO_PAD
         .decode(segment)
         .map_err(|_| InvalidToken::Malformed(what))?;
-    serde_json::from_slice(&bytes).map_err(|_| InvalidToken::Malformed(what))
+    // Serde would also read a struct from a JSON array; JOSE headers and claims sets are
+    // objects (RFC 7515 §4, RFC 7519 §7.2).
+    if bytes.trim_ascii_start().starts_with(b"{") {
+        Ok(bytes)
+    } else {
+        Err(InvalidToken::Malformed(what))
+    }
 }
 
 /// Seconds since the epoch, as a float so fractional NumericDates compare exactly.
@@ -81,8 +120,8 @@ pub(crate) fn now() -> f64 {
         .map_or(0.0, |d| d.as_secs_f64())
 }
 
-fn numeric(payload: &Map<String, Value>, name: &'static str) -> Result<Option<f64>, InvalidToken> {
-    match payload.get(name) {
+fn numeric(claim: Option<&Value>, name: &'static str) -> Result<Option<f64>, InvalidToken> {
+    match claim {
         None => Ok(None),
         Some(Value::Number(n)) => n.as_f64().map(Some).ok_or(InvalidToken::InvalidClaim(name)),
         Some(_) => Err(InvalidToken::InvalidClaim(name)),
@@ -113,7 +152,8 @@ pub(crate) fn parse<'t>(raw: &'t str, rules: &ClaimRules<'_>) -> Result<Parsed<'
     ) else {
         return Err(InvalidToken::Malformed("not three segments"));
     };
-    let header: Header = decode_json(header_b64, "header")?;
+    let header: Header = serde_json::from_slice(&decode_object(header_b64, "header")?)
+        .map_err(|_| InvalidToken::Malformed("header"))?;
     let alg = Algorithm::from_name(&header.alg)
         .filter(|alg| rules.algorithms.contains(alg))
         .ok_or_else(|| InvalidToken::DisallowedAlgorithm(header.alg.chars().take(16).collect()))?;
@@ -169,32 +209,34 @@ pub(crate) fn check(
     if !key.permits(alg) {
         return Err(InvalidToken::KeyAlgorithmMismatch.into());
     }
-    let verified = jsonwebtoken::crypto::verify(
-        signature_b64,
-        signing_input.as_bytes(),
-        &key.decoding,
-        alg.to_jsonwebtoken(),
-    );
-    if !matches!(verified, Ok(true)) {
+    // The largest signature is RSA-8192's 1024 bytes (the key-size cap); anything longer is
+    // not a signature of ours, and the stack buffer spares an allocation per verification.
+    let mut signature = [0u8; 1024];
+    let verified = URL_SAFE_NO_PAD
+        .decode_slice(signature_b64, &mut signature)
+        .is_ok_and(|len| key.verifies(alg, signing_input.as_bytes(), &signature[..len]));
+    if !verified {
         return Err(InvalidToken::BadSignature.into());
     }
-    let payload: Map<String, Value> = decode_json(payload_b64, "payload")?;
+    let payload_json = decode_object(payload_b64, "payload")?;
+    let payload: Registered =
+        serde_json::from_slice(&payload_json).map_err(|_| InvalidToken::Malformed("payload"))?;
     let leeway = rules.leeway.as_secs_f64();
-    let exp = numeric(&payload, "exp")?.ok_or(InvalidToken::MissingExpiry)?;
+    let exp = numeric(payload.exp.as_ref(), "exp")?.ok_or(InvalidToken::MissingExpiry)?;
     if now >= exp + leeway {
         return Err(InvalidToken::Expired.into());
     }
-    if numeric(&payload, "nbf")?.is_some_and(|nbf| now + leeway < nbf) {
+    if numeric(payload.nbf.as_ref(), "nbf")?.is_some_and(|nbf| now + leeway < nbf) {
         return Err(InvalidToken::NotYetValid.into());
     }
-    if numeric(&payload, "iat")?.is_some_and(|iat| now + leeway < iat) {
+    if numeric(payload.iat.as_ref(), "iat")?.is_some_and(|iat| now + leeway < iat) {
         return Err(InvalidToken::IssuedInFuture.into());
     }
-    if payload.get("iss").and_then(Value::as_str) != Some(keys.issuer.as_str()) {
+    if payload.iss.as_ref().and_then(Value::as_str) != Some(keys.issuer.as_str()) {
         return Err(InvalidToken::WrongIssuer.into());
     }
     if let Some(audience) = rules.audience {
-        let ours = match payload.get("aud") {
+        let ours = match &payload.aud {
             Some(Value::String(aud)) => aud == audience,
             Some(Value::Array(auds)) => auds.iter().any(|aud| aud.as_str() == Some(audience)),
             _ => false,
@@ -203,13 +245,19 @@ pub(crate) fn check(
             return Err(InvalidToken::WrongAudience.into());
         }
     }
-    for name in ["sub", "scope"] {
-        if payload.get(name).is_some_and(|v| !v.is_string()) {
+    for (name, claim) in [("sub", &payload.sub), ("scope", &payload.scope)] {
+        if claim.as_ref().is_some_and(|v| !v.is_string()) {
             return Err(InvalidToken::InvalidClaim(name).into());
         }
     }
+    let nonce = match payload.nonce {
+        Some(Value::String(nonce)) => Some(nonce),
+        None => None,
+        Some(_) => return Err(InvalidToken::InvalidClaim("nonce").into()),
+    };
     Ok(Verified {
-        payload,
+        payload_json,
+        nonce,
         kid: header.kid,
         key: Arc::clone(key),
         exp: exp.max(0.0) as u64,
@@ -260,23 +308,17 @@ impl OidcAuth {
         match verify(raw, keys, &self.claim_rules(), now) {
             Ok(verified) => {
                 let Verified {
-                    payload,
+                    payload_json,
                     kid,
                     key,
                     exp,
+                    ..
                 } = verified;
-                let token = IdToken::<C>::from_verified(raw, payload)
+                let token = IdToken::<C>::from_verified(raw, payload_json, exp)
                     .map_err(|e| AuthError::from(InvalidToken::ClaimsType(e.to_string())));
                 if let Ok(token) = &token {
                     let entry = cache::Entry::new(token.clone(), kid, key, exp);
-                    cache::insert(
-                        self.inner.id,
-                        config.token_cache_capacity,
-                        raw,
-                        entry,
-                        keys,
-                        now,
-                    );
+                    cache::insert(self.inner.id, config.token_cache_capacity, entry, keys, now);
                 }
                 Attempt::Done(token)
             }
