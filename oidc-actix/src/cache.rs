@@ -9,6 +9,13 @@
 //! * once the key that verified them is no longer published under the same `kid` (checked on
 //!   every hit, and stale entries are purged when the next insert sees a new key set).
 //!
+//! A token is admitted on its second verification on a worker, not its first: the first one
+//! only leaves an 8-byte fingerprint in a fixed table. A token sent once (a client that fetches
+//! a new token per request, a flood of distinct tokens) then costs no cache memory at all, and
+//! the entries' allocations — some fifteen per token, freed later in bulk on eviction — are
+//! spent only on tokens that come back. A token that is reused pays one extra verification per
+//! worker over its lifetime.
+//!
 //! The size is bounded per worker by `token_cache_capacity`: a full cache first drops expired
 //! entries, then an arbitrary quarter of the rest (in the map's order, which the tokens'
 //! signatures decide: an attacker cannot pin entries).
@@ -16,7 +23,7 @@
 use std::any::Any;
 use std::cell::RefCell;
 use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
+use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
 use std::sync::Arc;
 
 use crate::jwks::{KeySet, VerificationKey};
@@ -93,11 +100,38 @@ impl Entry {
     }
 }
 
-#[derive(Default)]
+type TailHash = BuildHasherDefault<SignatureTailHasher>;
+
 struct TokenCache {
-    entries: HashMap<Arc<str>, Entry, BuildHasherDefault<SignatureTailHasher>>,
+    entries: HashMap<Arc<str>, Entry, TailHash>,
     /// The key-set generation the entries were last checked against.
     generation: u64,
+    /// Fingerprints of tokens verified once and not admitted yet, one per slot (a newer
+    /// token takes over a slot: the older one is then admitted a sighting later).
+    seen_once: Box<[u64]>,
+}
+
+impl TokenCache {
+    fn new(capacity: usize) -> Self {
+        Self {
+            entries: HashMap::default(),
+            generation: 0,
+            seen_once: vec![0; (capacity * 2).next_power_of_two().max(64)].into_boxed_slice(),
+        }
+    }
+
+    /// Whether `raw`, just verified, is being seen for the second time (and so is admitted).
+    fn admits(&mut self, raw: &str) -> bool {
+        let fingerprint = TailHash::default().hash_one(raw);
+        let slot = &mut self.seen_once[fingerprint as usize % self.seen_once.len()];
+        if *slot == fingerprint {
+            *slot = 0;
+            true
+        } else {
+            *slot = fingerprint;
+            false
+        }
+    }
 }
 
 thread_local! {
@@ -122,14 +156,28 @@ pub(crate) fn get<C: 'static>(
     })
 }
 
-/// Remembers a verified token, keeping the cache within `capacity`.
-pub(crate) fn insert(instance: u64, capacity: usize, entry: Entry, keys: &KeySet, now: f64) {
+/// Remembers a token that has just been verified, if this is its second verification here
+/// (see the module docs); `entry` is only built then. Keeps the cache within `capacity`.
+pub(crate) fn insert(
+    instance: u64,
+    capacity: usize,
+    raw: &str,
+    entry: impl FnOnce() -> Entry,
+    keys: &KeySet,
+    now: f64,
+) {
     if capacity == 0 {
         return;
     }
     CACHES.with(|caches| {
         let mut caches = caches.borrow_mut();
-        let cache = caches.entry(instance).or_default();
+        let cache = caches
+            .entry(instance)
+            .or_insert_with(|| TokenCache::new(capacity));
+        if !cache.admits(raw) {
+            return;
+        }
+        let entry = entry();
         if cache.generation != keys.generation {
             cache.entries.retain(|_, entry| entry.usable(keys, now));
             cache.generation = keys.generation;
@@ -201,14 +249,18 @@ mod tests {
         keys: &KeySet,
         now: f64,
     ) {
-        let key = Arc::clone(keys.find(Some(kid)).unwrap());
-        insert(
-            instance,
-            capacity,
-            Entry::new(token(raw), Some(kid.to_owned()), key, exp),
-            keys,
-            now,
-        );
+        // Twice: a token is admitted on its second verification.
+        for _ in 0..2 {
+            let key = Arc::clone(keys.find(Some(kid)).unwrap());
+            insert(
+                instance,
+                capacity,
+                raw,
+                || Entry::new(token(raw), Some(kid.to_owned()), key, exp),
+                keys,
+                now,
+            );
+        }
     }
 
     #[test]
@@ -278,6 +330,36 @@ mod tests {
         }
         remember(105, 0, "t", 1000, "a", &keys, 500.0);
         assert_eq!(len(105), 0, "capacity 0 disables the cache");
+    }
+
+    #[test]
+    fn a_token_is_admitted_on_its_second_verification() {
+        let keys = keys(&["a"], 1);
+        let verified_once = |raw: &str| {
+            let key = Arc::clone(keys.find(Some("a")).unwrap());
+            insert(
+                107,
+                64,
+                raw,
+                || Entry::new(token(raw), Some("a".to_owned()), key, 1000),
+                &keys,
+                500.0,
+            );
+        };
+        verified_once("once");
+        assert_eq!(
+            len(107),
+            0,
+            "the first verification leaves a fingerprint only"
+        );
+        for i in 0..1000 {
+            verified_once(&format!("distinct-{i}"));
+        }
+        assert_eq!(len(107), 0, "tokens seen once take no entries");
+        verified_once("twice");
+        verified_once("twice");
+        assert_eq!(len(107), 1);
+        assert!(get::<crate::Claims>(107, "twice", &keys, 500.0).is_some());
     }
 
     #[test]

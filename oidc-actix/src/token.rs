@@ -27,7 +27,7 @@ struct TokenInner<C> {
     /// Shared with the verified-token cache, which keys its entries by it.
     raw: Arc<str>,
     /// The verified payload, a JSON object.
-    payload_json: Box<[u8]>,
+    payload_json: Vec<u8>,
     /// The payload as a map, parsed on first use: a route without scope or claim checks never
     /// needs it, and a cached token parses it once, not per request.
     payload: OnceLock<Map<String, Value>>,
@@ -54,7 +54,7 @@ impl<C: DeserializeOwned> IdToken<C> {
         Ok(Self {
             inner: Arc::new(TokenInner {
                 raw: raw.into(),
-                payload_json: payload_json.into_boxed_slice(),
+                payload_json,
                 payload: OnceLock::new(),
                 exp,
                 claims,

@@ -317,8 +317,14 @@ impl OidcAuth {
                 let token = IdToken::<C>::from_verified(raw, payload_json, exp)
                     .map_err(|e| AuthError::from(InvalidToken::ClaimsType(e.to_string())));
                 if let Ok(token) = &token {
-                    let entry = cache::Entry::new(token.clone(), kid, key, exp);
-                    cache::insert(self.inner.id, config.token_cache_capacity, entry, keys, now);
+                    cache::insert(
+                        self.inner.id,
+                        config.token_cache_capacity,
+                        raw,
+                        || cache::Entry::new(token.clone(), kid, key, exp),
+                        keys,
+                        now,
+                    );
                 }
                 Attempt::Done(token)
             }
