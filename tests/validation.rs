@@ -150,24 +150,6 @@ async fn a_missing_token_is_401_even_while_the_provider_is_down() {
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
 }
 
-#[actix_web::test]
-async fn the_bearer_scheme_is_case_insensitive() {
-    let idp = MockIdp::start();
-    let auth = idp.auth_builder().build().unwrap();
-    let app = init_service(app(auth.clone())).await;
-    let token = idp.token().sign();
-    for scheme in ["bearer", "BEARER", "Bearer"] {
-        let req = TestRequest::get()
-            .uri("/whoami")
-            .insert_header(("Authorization", format!("{scheme} {token}")));
-        assert_eq!(
-            call_service(&app, req.to_request()).await.status(),
-            StatusCode::OK,
-            "{scheme}"
-        );
-    }
-}
-
 async fn assert_invalid(
     app: &impl Service<actix_http::Request, Response = ServiceResponse, Error = actix_web::Error>,
     token: &str,
@@ -201,39 +183,31 @@ async fn malformed_tokens_are_401_invalid_token() {
 }
 
 #[actix_web::test]
-async fn expiry_and_validity_windows_are_exact_with_leeway_zero() {
+async fn missing_registered_claims_and_non_numeric_dates_are_rejected() {
+    // The lookalike values of these claims are attacks, in tests/attacks.rs.
     let idp = MockIdp::start();
     let auth = idp.auth_builder().build().unwrap();
     let app = init_service(app(auth.clone())).await;
-    assert_invalid(
-        &app,
-        &idp.token().expires_in(-1).sign(),
-        "expired a second ago",
-    )
-    .await;
-    assert_invalid(
-        &app,
-        &idp.token().not_before(2).sign(),
-        "valid in two seconds",
-    )
-    .await;
-    assert_invalid(
-        &app,
-        &idp.token().issued_at(5).sign(),
-        "issued in the future",
-    )
-    .await;
     assert_invalid(&app, &idp.token().without_claim("exp").sign(), "no exp").await;
-    assert_invalid(
-        &app,
-        &idp.token().claim("exp", json!("tomorrow")).sign(),
-        "exp not a number",
-    )
-    .await;
+    for claim in ["exp", "nbf", "iat"] {
+        assert_invalid(
+            &app,
+            &idp.token().claim(claim, json!("tomorrow")).sign(),
+            &format!("{claim} not a number"),
+        )
+        .await;
+    }
+    assert_invalid(&app, &idp.token().without_claim("iss").sign(), "no iss").await;
     let response = get(
         &app,
         "/whoami",
-        Some(&idp.token().expires_in(2).not_before(-1).sign()),
+        Some(
+            &idp.token()
+                .expires_in(60)
+                .not_before(-60)
+                .issued_at(-60)
+                .sign(),
+        ),
     )
     .await;
     assert_eq!(response.status(), StatusCode::OK);
@@ -259,27 +233,6 @@ async fn leeway_tolerates_clock_skew() {
 }
 
 #[actix_web::test]
-async fn issuer_must_match_exactly() {
-    let idp = MockIdp::start();
-    let auth = idp.auth_builder().build().unwrap();
-    let app = init_service(app(auth.clone())).await;
-    let issuer = idp.issuer().to_owned();
-    assert_invalid(
-        &app,
-        &idp.token().issuer(format!("{issuer}/")).sign(),
-        "trailing slash",
-    )
-    .await;
-    assert_invalid(
-        &app,
-        &idp.token().issuer(issuer.to_uppercase()).sign(),
-        "case",
-    )
-    .await;
-    assert_invalid(&app, &idp.token().without_claim("iss").sign(), "no iss").await;
-}
-
-#[actix_web::test]
 async fn audience_is_checked_when_configured() {
     let idp = MockIdp::start();
     let auth = idp.auth_builder().audience("api").build().unwrap();
@@ -294,12 +247,6 @@ async fn audience_is_checked_when_configured() {
         get(&app, "/whoami", Some(&ok)).await.status(),
         StatusCode::OK
     );
-    assert_invalid(
-        &app,
-        &idp.token().claim("aud", json!(["other", "more"])).sign(),
-        "array without ours",
-    )
-    .await;
     assert_invalid(
         &app,
         &idp.token().claim("aud", json!("other")).sign(),
@@ -365,52 +312,6 @@ async fn the_allow_list_restricts_algorithms() {
 }
 
 #[actix_web::test]
-async fn alg_none_and_hmac_confusion_are_rejected() {
-    let idp = MockIdp::start();
-    let auth = idp.auth_builder().build().unwrap();
-    let app = init_service(app(auth.clone())).await;
-    assert_invalid(&app, &idp.token().unsigned(), "alg none").await;
-    // HMAC keyed with the public key material a confused validator would use.
-    let jwks = awc::Client::new()
-        .get(idp.jwks_uri())
-        .send()
-        .await
-        .unwrap()
-        .json::<Value>()
-        .await
-        .unwrap();
-    let n = jwks["keys"][0]["n"].as_str().unwrap().to_owned();
-    assert_invalid(
-        &app,
-        &idp.token().sign_hs256(n.as_bytes()),
-        "HS256 with the public key",
-    )
-    .await;
-    assert_invalid(&app, &idp.token().sign_hs256(b"secret"), "HS256").await;
-}
-
-#[actix_web::test]
-async fn a_key_is_bound_to_its_algorithm() {
-    let idp = MockIdp::start();
-    idp.publish(TestKey::Es256);
-    let auth = idp.auth_builder().build().unwrap();
-    let app = init_service(app(auth.clone())).await;
-    // An ES256 signature presented under the RSA key's kid.
-    let rsa_kid = idp.published_kids()[0];
-    let forged = idp.token().key(TestKey::Es256).kid(Some(rsa_kid)).sign();
-    assert_invalid(&app, &forged, "ES256 token naming an RSA key").await;
-    // The same RSA key material, published for RS256 only, never verifies RS384 or PS256.
-    for other in [TestKey::Rs384, TestKey::Ps256] {
-        let token = idp
-            .token()
-            .key(other)
-            .kid(Some(TestKey::Rs256.kid()))
-            .sign();
-        assert_invalid(&app, &token, "another RSA algorithm under an RS256 key").await;
-    }
-}
-
-#[actix_web::test]
 async fn signatures_must_verify() {
     let idp = MockIdp::start();
     let auth = idp.auth_builder().build().unwrap();
@@ -444,7 +345,7 @@ async fn signatures_must_verify() {
 }
 
 #[actix_web::test]
-async fn header_types_and_extensions() {
+async fn token_types_are_checked() {
     let idp = MockIdp::start();
     let auth = idp.auth_builder().build().unwrap();
     let app = init_service(app(auth.clone())).await;
@@ -462,28 +363,11 @@ async fn header_types_and_extensions() {
         "logout token",
     )
     .await;
-    assert_invalid(
-        &app,
-        &idp.token().header("crit", json!(["exp"])).sign(),
-        "unknown crit",
-    )
-    .await;
-    // Key-carrying headers are ignored: never fetched, never trusted.
-    idp.reset_counts();
-    let token = idp
-        .token()
-        .header("jku", json!(format!("{}/jwks", idp.issuer())))
-        .header("x5u", json!(format!("{}/x5u", idp.issuer())))
-        .sign();
-    assert_eq!(
-        get(&app, "/whoami", Some(&token)).await.status(),
-        StatusCode::OK
-    );
-    assert_eq!(idp.requests().total, 0);
 }
 
 #[actix_web::test]
-async fn oversized_tokens_are_rejected_before_any_work() {
+async fn the_token_size_limit_is_configurable() {
+    // The default 16 KiB limit and 1 MiB tokens are attacks, in tests/attacks.rs.
     let idp = MockIdp::start();
     let auth = idp.auth_builder().max_token_bytes(4096).build().unwrap();
     let app = init_service(app(auth.clone())).await;
@@ -775,12 +659,11 @@ async fn malformed_tokens_never_cause_a_key_fetch() {
     let idp = MockIdp::start();
     let auth = idp.auth_builder().build().unwrap();
     let app = init_service(app(auth.clone())).await;
+    // Forged headers (`alg: none`, HMAC, `crit`) are attacks, in tests/attacks.rs.
     for token in [
         "not.a.jwt".to_owned(),
         "garbage".to_owned(),
-        idp.token().unsigned(),
-        idp.token().sign_hs256(b"k"),
-        idp.token().header("crit", json!(["x"])).sign(),
+        idp.token().header("typ", json!("logout+jwt")).sign(),
     ] {
         assert_invalid(&app, &token, "malformed before any key is loaded").await;
     }

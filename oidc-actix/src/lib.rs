@@ -16,6 +16,7 @@ mod provider;
 mod redirect;
 mod routes;
 mod state;
+mod strict_json;
 mod token;
 mod upstream;
 mod verify;

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::ops::Deref;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize};
@@ -26,11 +26,7 @@ pub struct IdToken<C = Claims> {
 struct TokenInner<C> {
     /// Shared with the verified-token cache, which keys its entries by it.
     raw: Arc<str>,
-    /// The verified payload, a JSON object.
-    payload_json: Vec<u8>,
-    /// The payload as a map, parsed on first use: a route without scope or claim checks never
-    /// needs it, and a cached token parses it once, not per request.
-    payload: OnceLock<Map<String, Value>>,
+    payload: Map<String, Value>,
     exp: u64,
     claims: C,
 }
@@ -44,22 +40,34 @@ impl<C> Clone for IdToken<C> {
 }
 
 impl<C: DeserializeOwned> IdToken<C> {
-    /// Builds the token from a payload (a JSON object) that has already been verified.
+    /// Builds the token from a verified payload: its JSON text and the same parsed (strictly:
+    /// no duplicate names, so the claims type reads what the checks read).
     pub(crate) fn from_verified(
         raw: &str,
-        payload_json: Vec<u8>,
+        payload_json: &[u8],
+        payload: Map<String, Value>,
         exp: u64,
     ) -> Result<Self, serde_json::Error> {
-        let claims = serde_json::from_slice(&payload_json)?;
+        // From the text rather than from a clone of the map: no copy of every claim first.
+        let claims = serde_json::from_slice(payload_json)?;
         Ok(Self {
             inner: Arc::new(TokenInner {
                 raw: raw.into(),
-                payload_json,
-                payload: OnceLock::new(),
+                payload,
                 exp,
                 claims,
             }),
         })
+    }
+
+    /// A token from a payload given as JSON, for unit tests.
+    #[cfg(test)]
+    pub(crate) fn from_json(raw: &str, payload: &Value, exp: u64) -> Self {
+        let text = payload.to_string();
+        let Value::Object(map) = payload.clone() else {
+            unreachable!("test payloads are objects")
+        };
+        Self::from_verified(raw, text.as_bytes(), map, exp).expect("the claims type fits")
     }
 }
 
@@ -71,11 +79,7 @@ impl<C> IdToken<C> {
 
     /// Every claim of the payload, as JSON.
     pub fn payload(&self) -> &Map<String, Value> {
-        self.inner.payload.get_or_init(|| {
-            // Verification parsed this object already; an error cannot happen, and an empty
-            // map would fail closed (no scope, no claim).
-            serde_json::from_slice(&self.inner.payload_json).unwrap_or_default()
-        })
+        &self.inner.payload
     }
 
     /// The encoded token, for forwarding to another service. Treat it as a secret.
@@ -234,7 +238,7 @@ mod tests {
     use serde_json::json;
 
     fn token(payload: Value) -> IdToken {
-        IdToken::from_verified("h.p.s", payload.to_string().into_bytes(), 0).unwrap()
+        IdToken::from_json("h.p.s", &payload, 0)
     }
 
     #[test]
@@ -278,10 +282,10 @@ mod tests {
         struct Mine {
             tenant: String,
         }
-        let payload = |value: Value| value.to_string().into_bytes();
-        let t: IdToken<Mine> =
-            IdToken::from_verified("x", payload(json!({"tenant": "t1", "sub": "u"})), 0).unwrap();
+        let t: IdToken<Mine> = IdToken::from_json("x", &json!({"tenant": "t1", "sub": "u"}), 0);
         assert_eq!(t.tenant, "t1");
-        assert!(IdToken::<Mine>::from_verified("x", payload(json!({"sub": "u"})), 0).is_err());
+        let text = json!({"sub": "u"}).to_string();
+        let map = serde_json::from_str(&text).unwrap();
+        assert!(IdToken::<Mine>::from_verified("x", text.as_bytes(), map, 0).is_err());
     }
 }

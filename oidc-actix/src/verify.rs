@@ -10,7 +10,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Deserialize;
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use crate::OidcAuth;
 use crate::cache;
@@ -19,6 +19,7 @@ use crate::error::{AuthError, InvalidToken};
 use crate::extract::ClaimsType;
 use crate::jwks::{KeySet, VerificationKey};
 use crate::provider::{PendingFetch, Reason};
+use crate::strict_json;
 use crate::token::IdToken;
 
 /// The JOSE header members this validator reads. Others (`jku`, `x5u`, `jwk`, …) are ignored:
@@ -42,44 +43,11 @@ pub(crate) struct ClaimRules<'a> {
     pub(crate) max_token_bytes: usize,
 }
 
-/// The registered claims (RFC 7519 §4.1) that validation reads, and the `nonce` of ID tokens.
-///
-/// Only these are parsed during verification; the whole payload becomes a JSON map only when
-/// something asks for it ([`IdToken::payload`]), once per token. A duplicated member among these
-/// is an error (RFC 7519 §4 lets a parser reject duplicate claim names), so a token cannot show
-/// one `exp` to this check and another to the application.
-#[derive(Deserialize)]
-struct Registered {
-    #[serde(default, deserialize_with = "present")]
-    exp: Option<Value>,
-    #[serde(default, deserialize_with = "present")]
-    nbf: Option<Value>,
-    #[serde(default, deserialize_with = "present")]
-    iat: Option<Value>,
-    #[serde(default, deserialize_with = "present")]
-    iss: Option<Value>,
-    #[serde(default, deserialize_with = "present")]
-    aud: Option<Value>,
-    #[serde(default, deserialize_with = "present")]
-    sub: Option<Value>,
-    #[serde(default, deserialize_with = "present")]
-    scope: Option<Value>,
-    #[serde(default, deserialize_with = "present")]
-    nonce: Option<Value>,
-}
-
-/// A member that is present is `Some`, even when it is `null` (which is then a wrong type, not
-/// an absent claim).
-fn present<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<Value>, D::Error> {
-    Value::deserialize(deserializer).map(Some)
-}
-
 /// A token whose signature and claims hold.
 pub(crate) struct Verified {
-    /// The decoded payload: a JSON object.
+    /// The decoded payload, a JSON object, and the same parsed.
     pub(crate) payload_json: Vec<u8>,
-    /// The ID token's `nonce`, if it has one.
-    pub(crate) nonce: Option<String>,
+    pub(crate) payload: Map<String, Value>,
     pub(crate) kid: Option<String>,
     pub(crate) key: Arc<VerificationKey>,
     pub(crate) exp: u64,
@@ -105,8 +73,9 @@ fn decode_object(segment: &str, what: &'static str) -> Result<Vec<u8>, InvalidTo
         .decode(segment)
         .map_err(|_| InvalidToken::Malformed(what))?;
     // Serde would also read a struct from a JSON array; JOSE headers and claims sets are
-    // objects (RFC 7515 §4, RFC 7519 §7.2).
-    if bytes.trim_ascii_start().starts_with(b"{") {
+    // objects (RFC 7515 §4, RFC 7519 §7.2), in UTF-8 (RFC 7515 §5.2) even in members that
+    // serde skips without looking.
+    if bytes.trim_ascii_start().starts_with(b"{") && std::str::from_utf8(&bytes).is_ok() {
         Ok(bytes)
     } else {
         Err(InvalidToken::Malformed(what))
@@ -219,24 +188,25 @@ pub(crate) fn check(
         return Err(InvalidToken::BadSignature.into());
     }
     let payload_json = decode_object(payload_b64, "payload")?;
-    let payload: Registered =
-        serde_json::from_slice(&payload_json).map_err(|_| InvalidToken::Malformed("payload"))?;
+    // One strict parse serves every check and every later reader (see `strict_json`).
+    let payload =
+        strict_json::object(&payload_json).map_err(|_| InvalidToken::Malformed("payload"))?;
     let leeway = rules.leeway.as_secs_f64();
-    let exp = numeric(payload.exp.as_ref(), "exp")?.ok_or(InvalidToken::MissingExpiry)?;
+    let exp = numeric(payload.get("exp"), "exp")?.ok_or(InvalidToken::MissingExpiry)?;
     if now >= exp + leeway {
         return Err(InvalidToken::Expired.into());
     }
-    if numeric(payload.nbf.as_ref(), "nbf")?.is_some_and(|nbf| now + leeway < nbf) {
+    if numeric(payload.get("nbf"), "nbf")?.is_some_and(|nbf| now + leeway < nbf) {
         return Err(InvalidToken::NotYetValid.into());
     }
-    if numeric(payload.iat.as_ref(), "iat")?.is_some_and(|iat| now + leeway < iat) {
+    if numeric(payload.get("iat"), "iat")?.is_some_and(|iat| now + leeway < iat) {
         return Err(InvalidToken::IssuedInFuture.into());
     }
-    if payload.iss.as_ref().and_then(Value::as_str) != Some(keys.issuer.as_str()) {
+    if payload.get("iss").and_then(Value::as_str) != Some(keys.issuer.as_str()) {
         return Err(InvalidToken::WrongIssuer.into());
     }
     if let Some(audience) = rules.audience {
-        let ours = match &payload.aud {
+        let ours = match payload.get("aud") {
             Some(Value::String(aud)) => aud == audience,
             Some(Value::Array(auds)) => auds.iter().any(|aud| aud.as_str() == Some(audience)),
             _ => false,
@@ -245,19 +215,14 @@ pub(crate) fn check(
             return Err(InvalidToken::WrongAudience.into());
         }
     }
-    for (name, claim) in [("sub", &payload.sub), ("scope", &payload.scope)] {
-        if claim.as_ref().is_some_and(|v| !v.is_string()) {
+    for name in ["sub", "scope", "nonce"] {
+        if payload.get(name).is_some_and(|v| !v.is_string()) {
             return Err(InvalidToken::InvalidClaim(name).into());
         }
     }
-    let nonce = match payload.nonce {
-        Some(Value::String(nonce)) => Some(nonce),
-        None => None,
-        Some(_) => return Err(InvalidToken::InvalidClaim("nonce").into()),
-    };
     Ok(Verified {
         payload_json,
-        nonce,
+        payload,
         kid: header.kid,
         key: Arc::clone(key),
         exp: exp.max(0.0) as u64,
@@ -309,12 +274,12 @@ impl OidcAuth {
             Ok(verified) => {
                 let Verified {
                     payload_json,
+                    payload,
                     kid,
                     key,
                     exp,
-                    ..
                 } = verified;
-                let token = IdToken::<C>::from_verified(raw, payload_json, exp)
+                let token = IdToken::<C>::from_verified(raw, &payload_json, payload, exp)
                     .map_err(|e| AuthError::from(InvalidToken::ClaimsType(e.to_string())));
                 if let Ok(token) = &token {
                     cache::insert(

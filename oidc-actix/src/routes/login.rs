@@ -186,7 +186,7 @@ async fn check_id_token(
         max_token_bytes: config.max_token_bytes,
     };
     let verified = verify(id_token, keys, &rules, now()).map_err(|_| "The id_token is invalid")?;
-    if verified.nonce.as_deref() != Some(nonce) {
+    if verified.payload.get("nonce").and_then(Value::as_str) != Some(nonce) {
         return Err("The id_token nonce does not match this login".to_owned());
     }
     Ok(())
