@@ -199,18 +199,15 @@ impl Provider {
     }
 
     async fn fetch(&self) -> Result<(), ProviderError> {
-        let metadata = match (self.metadata.load_full(), &self.discovery_url) {
-            (Some(metadata), _) => Some(metadata),
+        let (metadata, fetched) = match (self.metadata.load_full(), &self.discovery_url) {
+            (Some(metadata), _) => (Some(metadata), false),
             (None, Some(url)) => {
-                let fetched = Arc::new(
-                    ProviderMetadata::fetch(url, self.timeout)
-                        .await
-                        .map_err(ProviderError::Discovery)?,
-                );
-                self.metadata.store(Some(Arc::clone(&fetched)));
-                Some(fetched)
+                let fetched = ProviderMetadata::fetch(url, self.timeout)
+                    .await
+                    .map_err(ProviderError::Discovery)?;
+                (Some(Arc::new(fetched)), true)
             }
-            (None, None) => None,
+            (None, None) => (None, false),
         };
         let from_discovery = |name| {
             metadata
@@ -228,6 +225,11 @@ impl Provider {
             .clone()
             .or_else(|| from_discovery("issuer"))
             .ok_or(ProviderError::NoIssuer)?;
+        if fetched {
+            // Kept only once it names what we need: a document without `jwks_uri` or `issuer`
+            // is fetched again at the next attempt, so fixing the provider is enough.
+            self.metadata.store(metadata.clone());
+        }
         let document = get_json(&jwks_uri, self.timeout)
             .await
             .map_err(ProviderError::Jwks)?;

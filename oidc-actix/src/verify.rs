@@ -271,37 +271,59 @@ impl OidcAuth {
             return Attempt::Done(Ok(token));
         }
         match verify(raw, keys, &self.claim_rules(), now) {
-            Ok(verified) => {
-                let Verified {
-                    payload_json,
-                    payload,
-                    kid,
-                    key,
-                    exp,
-                } = verified;
-                let token = IdToken::<C>::from_verified(raw, &payload_json, payload, exp)
-                    .map_err(|e| AuthError::from(InvalidToken::ClaimsType(e.to_string())));
-                if let Ok(token) = &token {
-                    cache::insert(
-                        self.inner.id,
-                        config.token_cache_capacity,
-                        raw,
-                        || cache::Entry::new(token.clone(), kid, key, exp),
-                        keys,
-                        now,
-                    );
+            Err(Failure::UnknownKid) => {
+                if let Some(pending) = may_fetch
+                    .then(|| provider.begin(Reason::UnknownKid))
+                    .flatten()
+                {
+                    return Attempt::Wait(pending);
                 }
-                Attempt::Done(token)
+                // The set read above may have been replaced since: the fetch that brings this
+                // `kid` can finish between that read and `begin`, whose cooldown it has just
+                // started. Look at the current set once before refusing.
+                let current = provider.keys();
+                match current.as_deref() {
+                    Some(current) if current.generation != keys.generation => {
+                        let outcome = verify(raw, current, &self.claim_rules(), now);
+                        Attempt::Done(self.conclude(raw, outcome, current, now))
+                    }
+                    _ => Attempt::Done(Err(InvalidToken::UnknownKey.into())),
+                }
             }
-            Err(Failure::Invalid(why)) => Attempt::Done(Err(why.into())),
-            Err(Failure::UnknownKid) => match may_fetch
-                .then(|| provider.begin(Reason::UnknownKid))
-                .flatten()
-            {
-                Some(pending) => Attempt::Wait(pending),
-                None => Attempt::Done(Err(InvalidToken::UnknownKey.into())),
-            },
+            outcome => Attempt::Done(self.conclude(raw, outcome, keys, now)),
         }
+    }
+
+    /// Turns a verification outcome into the handler's token, caching a valid one.
+    fn conclude<C: ClaimsType>(
+        &self,
+        raw: &str,
+        outcome: Result<Verified, Failure>,
+        keys: &KeySet,
+        now: f64,
+    ) -> Result<IdToken<C>, AuthError> {
+        let Verified {
+            payload_json,
+            payload,
+            kid,
+            key,
+            exp,
+        } = match outcome {
+            Ok(verified) => verified,
+            Err(Failure::Invalid(why)) => return Err(why.into()),
+            Err(Failure::UnknownKid) => return Err(InvalidToken::UnknownKey.into()),
+        };
+        let token = IdToken::<C>::from_verified(raw, &payload_json, payload, exp)
+            .map_err(|e| AuthError::from(InvalidToken::ClaimsType(e.to_string())))?;
+        cache::insert(
+            self.inner.id,
+            self.inner.config.token_cache_capacity,
+            raw,
+            || cache::Entry::new(token.clone(), kid, key, exp),
+            keys,
+            now,
+        );
+        Ok(token)
     }
 
     /// Finishes a validation that had to wait for a key fetch.
@@ -312,9 +334,18 @@ impl OidcAuth {
     ) -> Result<IdToken<C>, AuthError> {
         // The outcome is in the provider's state: a failed fetch shows as missing keys.
         let _ = pending.await;
-        match self.attempt(raw, false) {
+        // The fetch joined may have had another reason (a stale-set refresh that began before
+        // the token's key was published), so one unknown-`kid` fetch more is allowed, within its
+        // cooldown as always; after that, what the keys say is final.
+        match self.attempt(raw, true) {
             Attempt::Done(result) => result,
-            Attempt::Wait(_) => Err(AuthError::ProviderUnavailable),
+            Attempt::Wait(pending) => {
+                let _ = pending.await;
+                match self.attempt(raw, false) {
+                    Attempt::Done(result) => result,
+                    Attempt::Wait(_) => Err(AuthError::ProviderUnavailable),
+                }
+            }
         }
     }
 }

@@ -435,10 +435,55 @@ function json(ctx, status, body) {
   ctx.body = body;
 }
 
-// GET /__test/counts, POST /__test/counts/reset, POST /__test/rotate[?drop_old=1].
+// Injected faults, by request path: answer `delayMs` late, and with `status` (a 5xx) instead
+// of the provider's own answer if set. Set with POST /__test/fault, removed with
+// POST /__test/fault/clear.
+const faults = new Map();
+
+function readFault(query) {
+  const path = String(query.path ?? '');
+  if (!path.startsWith('/') || path.startsWith('/__test/')) {
+    throw new Error('`path` must be a provider path such as /token');
+  }
+  const delayMs = Number(query.delay_ms ?? 0);
+  if (!Number.isInteger(delayMs) || delayMs < 0 || delayMs > 600000) {
+    throw new Error('`delay_ms` must be an integer from 0 to 600000');
+  }
+  const status = Number(query.status ?? 0);
+  if (status !== 0 && !(Number.isInteger(status) && status >= 500 && status <= 599)) {
+    throw new Error('`status` must be a 5xx status code');
+  }
+  if (delayMs === 0 && status === 0) throw new Error('give `delay_ms`, `status` or both');
+  return { path, delayMs, status };
+}
+
+// GET /__test/counts, POST /__test/counts/reset, POST /__test/rotate[?drop_old=1],
+// POST /__test/fault?path=P[&delay_ms=N][&status=5xx], POST /__test/fault/clear.
 provider.use(async (ctx, next) => {
   const counter = COUNTED.get(ctx.path);
   if (counter && ctx.method !== 'OPTIONS') counts[counter] += 1;
+
+  if (ctx.path === '/__test/fault' && ctx.method === 'POST') {
+    let fault;
+    try {
+      fault = readFault(ctx.query);
+    } catch (err) {
+      return json(ctx, 400, { error: 'invalid_request', error_description: err.message });
+    }
+    faults.set(fault.path, fault);
+    return json(ctx, 200, { faults: [...faults.values()] });
+  }
+  if (ctx.path === '/__test/fault/clear' && ctx.method === 'POST') {
+    faults.clear();
+    return json(ctx, 200, { faults: [] });
+  }
+  const fault = faults.get(ctx.path);
+  if (fault) {
+    if (fault.delayMs > 0) await new Promise((resolve) => { setTimeout(resolve, fault.delayMs); });
+    if (fault.status > 0) {
+      return json(ctx, fault.status, { error: 'server_error', error_description: `fault injected by the test: HTTP ${fault.status}` });
+    }
+  }
 
   if (ctx.path === '/__test/counts' && ctx.method === 'GET') {
     return json(ctx, 200, counts);

@@ -23,6 +23,10 @@
 //! `groups`, `realm_access.roles`, `resource_access.<client id>.roles`, `scope`). Refresh tokens
 //! come only with the `offline_access` scope (unless [`IdpOptions::always_refresh`]) and are not
 //! rotated.
+//!
+//! For fault tests: [`TestIdp::rotate`] changes the signing key of a running provider,
+//! [`TestIdp::set_fault`] makes one path slow or failing, and a provider dropped (killed) can
+//! come back on its port with [`IdpOptions::port`] (same issuer, new keys).
 
 #![allow(dead_code)] // every test binary uses a different part of this module
 
@@ -154,9 +158,18 @@ pub fn user(username: &str) -> IdpUser {
 #[derive(Debug, Clone, Default)]
 pub struct IdpOptions {
     args: Vec<String>,
+    port: Option<u16>,
 }
 
 impl IdpOptions {
+    /// Listens on this port of `127.0.0.1` instead of a free one: to bring a provider up where
+    /// an application already looks for it, or back where one was stopped (same issuer). Its
+    /// keys are new each start.
+    pub fn port(mut self, port: u16) -> Self {
+        self.port = Some(port);
+        self
+    }
+
     /// Default lifetime of access and ID tokens in seconds (provider default 300).
     pub fn access_ttl(self, seconds: u64) -> Self {
         self.arg("--access-ttl", seconds.to_string())
@@ -237,13 +250,9 @@ impl TestIdp {
         let mut command = Command::new("node");
         command
             .arg(&script)
-            .args([
-                "--host",
-                "127.0.0.1",
-                "--port",
-                "0",
-                "--exit-on-stdin-close",
-            ])
+            .args(["--host", "127.0.0.1", "--port"])
+            .arg(options.port.unwrap_or(0).to_string())
+            .arg("--exit-on-stdin-close")
             .args(&options.args)
             .current_dir(idp_dir());
         let process = ReadyProcess::spawn(command, "READY ", START_TIMEOUT, "the test provider");
@@ -257,6 +266,14 @@ impl TestIdp {
     /// The issuer, `http://127.0.0.1:PORT`.
     pub fn issuer(&self) -> &str {
         &self.issuer
+    }
+
+    /// The port it listens on.
+    pub fn port(&self) -> u16 {
+        Url::parse(&self.issuer)
+            .ok()
+            .and_then(|url| url.port())
+            .unwrap_or_else(|| panic!("the issuer {} names no port", self.issuer))
     }
 
     /// `{issuer}/.well-known/openid-configuration`.
@@ -315,6 +332,33 @@ impl TestIdp {
             .as_str()
             .expect("rotate answers the new kid")
             .to_owned()
+    }
+
+    /// Admin: makes requests to `path` (such as `/token` or `/jwks`) misbehave until
+    /// [`clear_faults`](Self::clear_faults); replaces an earlier fault of the same path. Faulted
+    /// requests are still counted.
+    pub async fn set_fault(&self, path: &str, fault: IdpFault) {
+        let mut url = Url::parse(&self.url("/__test/fault")).expect("issuer is a URL");
+        {
+            let mut query = url.query_pairs_mut();
+            query.append_pair("path", path);
+            match fault {
+                IdpFault::Delay(delay) => {
+                    query.append_pair("delay_ms", &delay.as_millis().to_string())
+                }
+                IdpFault::Status(status) => query.append_pair("status", &status.to_string()),
+            };
+        }
+        post_form(url.as_str(), None, &[])
+            .await
+            .expect_ok("set a fault");
+    }
+
+    /// Admin: removes every fault set with [`set_fault`](Self::set_fault).
+    pub async fn clear_faults(&self) {
+        post_form(&self.url("/__test/fault/clear"), None, &[])
+            .await
+            .expect_ok("clear the faults");
     }
 
     /// Admin: how many requests each endpoint has answered since start-up (or the last reset).
@@ -473,6 +517,15 @@ impl TestIdp {
             .await
             .expect_ok("code exchange")
     }
+}
+
+/// A misbehaviour of one provider path, for [`TestIdp::set_fault`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IdpFault {
+    /// Answer this late (then normally): past the application's timeout, a hanging endpoint.
+    Delay(Duration),
+    /// Answer with this 5xx status and an OAuth `server_error` body instead.
+    Status(u16),
 }
 
 /// Request counts of the provider's endpoints (`GET /__test/counts`).

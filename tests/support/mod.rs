@@ -1,5 +1,5 @@
-//! Shared support of the end-to-end tests: the test provider, the conformance example as a
-//! process, and the process plumbing under both. Each test binary uses a part of it.
+//! Shared support of the integration and end-to-end tests: the test provider, the conformance
+//! example as a process, a protected application on a real server, and the process plumbing. Each test binary uses a part of it.
 #![allow(dead_code)]
 
 pub mod app;
@@ -7,3 +7,4 @@ pub mod idp;
 pub mod lock;
 pub mod process;
 pub mod python;
+pub mod server;

@@ -24,6 +24,10 @@ use crate::{Algorithm, OidcAuth, OidcAuthBuilder};
 /// The size of the [`Fault::HugeJwks`] body.
 const HUGE_BODY_BYTES: usize = 10 * 1024 * 1024;
 
+/// The body of [`Fault::GrantServerError`]: what a reverse proxy serves when its upstream is down.
+const PROXY_ERROR_PAGE: &str = "<html><head><title>503 Service Temporarily Unavailable</title></head>\
+     <body><center><h1>503 Service Temporarily Unavailable</h1></center></body></html>";
+
 /// A misbehaviour of the [`MockIdp`], set with [`MockIdp::set_fault`].
 ///
 /// Faults apply to the requests that arrive after they are set; requests are counted by
@@ -47,6 +51,21 @@ pub enum Fault {
     HugeJwks,
     /// A discovery document without `jwks_uri`.
     NoJwksUriInDiscovery,
+    /// `500 Internal Server Error` for the key set only; the discovery document is served, so
+    /// an application gets as far as the key set and fails there.
+    JwksServerError,
+    /// Wait this long before answering the key set only (discovery and the grant endpoints
+    /// answer at once): a key-set endpoint that hangs past the client's timeout while the
+    /// discovery document loads.
+    SlowJwks(Duration),
+    /// Wait this long before answering the grant endpoints only (`/token`, `/device`,
+    /// `/userinfo`), then answer as scripted: a token endpoint that is slow while the discovery
+    /// document and the key set are fine, as during device-flow polling.
+    SlowGrant(Duration),
+    /// `503 Service Unavailable` with an HTML body (not JSON, no OAuth `error`) from the grant
+    /// endpoints, as a reverse proxy answers when the provider behind it is down. Discovery and
+    /// the key set answer normally.
+    GrantServerError,
 }
 
 /// How many requests a [`MockIdp`] received, from [`MockIdp::requests`].
@@ -57,6 +76,12 @@ pub struct RequestCounts {
     pub discovery: u64,
     /// Requests for the key set.
     pub jwks: u64,
+    /// Requests for the token endpoint (`/token`).
+    pub token: u64,
+    /// Requests for the device authorization endpoint (`/device`).
+    pub device: u64,
+    /// Requests for the userinfo endpoint (`/userinfo`).
+    pub userinfo: u64,
     /// Every request, to any path.
     pub total: u64,
 }
@@ -80,7 +105,36 @@ struct State {
     omitted: Mutex<Vec<String>>,
     discovery: AtomicU64,
     jwks: AtomicU64,
+    token: AtomicU64,
+    device: AtomicU64,
+    userinfo: AtomicU64,
     total: AtomicU64,
+}
+
+impl State {
+    /// The counters that [`MockIdp::reset_counts`] sets back to zero.
+    fn counters(&self) -> [&AtomicU64; 6] {
+        [
+            &self.discovery,
+            &self.jwks,
+            &self.token,
+            &self.device,
+            &self.userinfo,
+            &self.total,
+        ]
+    }
+
+    /// The counter of `endpoint`, if it has one besides `total`.
+    fn counter(&self, endpoint: Endpoint) -> Option<&AtomicU64> {
+        match endpoint {
+            Endpoint::Discovery => Some(&self.discovery),
+            Endpoint::Jwks => Some(&self.jwks),
+            Endpoint::Grant(GrantEndpoint::Token) => Some(&self.token),
+            Endpoint::Grant(GrantEndpoint::Device) => Some(&self.device),
+            Endpoint::Grant(GrantEndpoint::Userinfo) => Some(&self.userinfo),
+            Endpoint::Unimplemented | Endpoint::Unknown => None,
+        }
+    }
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -150,6 +204,9 @@ impl MockIdp {
         let state = Arc::new(State {
             discovery: AtomicU64::new(0),
             jwks: AtomicU64::new(0),
+            token: AtomicU64::new(0),
+            device: AtomicU64::new(0),
+            userinfo: AtomicU64::new(0),
             total: AtomicU64::new(0),
             keys: Mutex::new(Keys {
                 published: TestKey::PER_ALGORITHM.to_vec(),
@@ -318,13 +375,16 @@ impl MockIdp {
         RequestCounts {
             discovery: self.state.discovery.load(Ordering::SeqCst),
             jwks: self.state.jwks.load(Ordering::SeqCst),
+            token: self.state.token.load(Ordering::SeqCst),
+            device: self.state.device.load(Ordering::SeqCst),
+            userinfo: self.state.userinfo.load(Ordering::SeqCst),
             total: self.state.total.load(Ordering::SeqCst),
         }
     }
 
     /// Sets the request counts back to zero.
     pub fn reset_counts(&self) {
-        for counter in [&self.state.discovery, &self.state.jwks, &self.state.total] {
+        for counter in self.state.counters() {
             counter.store(0, Ordering::SeqCst);
         }
     }
@@ -491,11 +551,9 @@ impl Endpoint {
 async fn answer(req: HttpRequest, body: Bytes, state: web::Data<State>) -> HttpResponse {
     state.total.fetch_add(1, Ordering::SeqCst);
     let endpoint = Endpoint::of(req.path());
-    match endpoint {
-        Endpoint::Discovery => state.discovery.fetch_add(1, Ordering::SeqCst),
-        Endpoint::Jwks => state.jwks.fetch_add(1, Ordering::SeqCst),
-        Endpoint::Grant(_) | Endpoint::Unimplemented | Endpoint::Unknown => 0,
-    };
+    if let Some(counter) = state.counter(endpoint) {
+        counter.fetch_add(1, Ordering::SeqCst);
+    }
     if let Endpoint::Grant(grant) = endpoint {
         let recorded = RecordedRequest {
             authorization: req
@@ -508,13 +566,23 @@ async fn answer(req: HttpRequest, body: Bytes, state: web::Data<State>) -> HttpR
         lock(&state.recorded).insert(grant, recorded);
     }
     let fault = *lock(&state.fault);
-    if let Fault::Slow(delay) = fault {
+    let delay = match (fault, endpoint) {
+        (Fault::Slow(delay), _)
+        | (Fault::SlowJwks(delay), Endpoint::Jwks)
+        | (Fault::SlowGrant(delay), Endpoint::Grant(_)) => Some(delay),
+        _ => None,
+    };
+    if let Some(delay) = delay {
         actix_rt::time::sleep(delay).await;
     }
     match (endpoint, fault) {
-        (Endpoint::Discovery | Endpoint::Jwks, Fault::ServerError) => {
+        (Endpoint::Discovery | Endpoint::Jwks, Fault::ServerError)
+        | (Endpoint::Jwks, Fault::JwksServerError) => {
             HttpResponse::InternalServerError().json(json!({"error": "server_error"}))
         }
+        (Endpoint::Grant(_), Fault::GrantServerError) => HttpResponse::ServiceUnavailable()
+            .content_type(ContentType::html())
+            .body(PROXY_ERROR_PAGE),
         (Endpoint::Discovery, fault) => {
             let mut document = discovery_document(&state.issuer);
             if let Some(document) = document.as_object_mut() {

@@ -246,6 +246,10 @@ async fn faults_change_the_answers() {
     assert_eq!(fetch(&discovery).await.unwrap().0, 500);
     assert_eq!(fetch(&jwks).await.unwrap().0, 500);
 
+    idp.set_fault(Fault::JwksServerError);
+    assert_eq!(fetch(&discovery).await.unwrap().0, 200);
+    assert_eq!(fetch(&jwks).await.unwrap().0, 500);
+
     idp.set_fault(Fault::NoJwksUriInDiscovery);
     let (status, document) = fetch_json(&discovery).await;
     assert_eq!(status, 200);
@@ -285,6 +289,10 @@ async fn the_library_reports_each_fault() {
     assert_eq!(
         warm_up(Fault::ServerError).await,
         Err(ProviderError::Discovery(FetchError::Status(500)))
+    );
+    assert_eq!(
+        warm_up(Fault::JwksServerError).await,
+        Err(ProviderError::Jwks(FetchError::Status(500)))
     );
     assert_eq!(
         warm_up(Fault::NoJwksUriInDiscovery).await,
@@ -378,13 +386,19 @@ async fn counters_count_every_request() {
     fetch(idp.jwks_uri()).await.unwrap();
     fetch(idp.jwks_uri()).await.unwrap();
     fetch(&idp.url("/token")).await.unwrap();
+    fetch(&idp.url("/device")).await.unwrap();
+    fetch(&idp.url("/device")).await.unwrap();
+    fetch(&idp.url("/userinfo")).await.unwrap();
     fetch(&idp.url("/elsewhere")).await.unwrap();
     assert_eq!(
         idp.requests(),
         RequestCounts {
             discovery: 1,
             jwks: 2,
-            total: 5
+            token: 1,
+            device: 2,
+            userinfo: 1,
+            total: 8
         }
     );
     idp.reset_counts();
@@ -412,4 +426,97 @@ fn providers_are_independent_and_debuggable() {
         shown.contains(a.issuer()) && shown.contains("rsa2-RS256"),
         "{shown}"
     );
+}
+
+#[actix_web::test]
+async fn a_slow_key_set_delays_only_the_key_set() {
+    let idp = MockIdp::start();
+    idp.set_answer(GrantEndpoint::Token, 200, json!({"access_token": "at"}));
+    idp.set_fault(Fault::SlowJwks(Duration::from_secs(2)));
+    assert_eq!(idp.fault(), Fault::SlowJwks(Duration::from_secs(2)));
+    // The other endpoints answer well before the delay would have ended.
+    let started = Instant::now();
+    assert_eq!(fetch(idp.discovery_url()).await.unwrap().0, 200);
+    assert_eq!(fetch(&idp.url("/token")).await.unwrap().0, 200);
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+
+    let impatient = idp
+        .auth_builder()
+        .timeout(Duration::from_millis(300))
+        .build()
+        .unwrap();
+    assert_eq!(
+        impatient.warm_up().await,
+        Err(ProviderError::Jwks(FetchError::Timeout)),
+        "the discovery document loaded, the key set timed out"
+    );
+    let started = Instant::now();
+    let (status, body) = fetch(idp.jwks_uri()).await.unwrap();
+    assert!(started.elapsed() >= Duration::from_secs(2));
+    assert_eq!(status, 200, "after the delay, the key set is served");
+    assert_eq!(
+        serde_json::from_slice::<Value>(&body).unwrap(),
+        TestKey::jwks(idp.published())
+    );
+}
+
+#[actix_web::test]
+async fn a_slow_grant_endpoint_delays_only_the_grant_endpoints() {
+    let idp = MockIdp::start();
+    idp.set_answer(
+        GrantEndpoint::Token,
+        400,
+        json!({"error": "authorization_pending"}),
+    );
+    idp.set_fault(Fault::SlowGrant(Duration::from_millis(1500)));
+    let started = Instant::now();
+    assert_eq!(fetch(idp.discovery_url()).await.unwrap().0, 200);
+    assert_eq!(fetch(idp.jwks_uri()).await.unwrap().0, 200);
+    assert!(
+        started.elapsed() < Duration::from_millis(1500),
+        "{:?}",
+        started.elapsed()
+    );
+
+    let started = Instant::now();
+    let (status, body) = fetch(&idp.url("/token")).await.unwrap();
+    assert!(started.elapsed() >= Duration::from_millis(1500));
+    assert_eq!(
+        (status, serde_json::from_slice::<Value>(&body).unwrap()),
+        (400, json!({"error": "authorization_pending"})),
+        "after the delay, the scripted answer"
+    );
+    assert_eq!(idp.requests().token, 1);
+}
+
+#[actix_web::test]
+async fn a_grant_server_error_is_a_proxy_page_from_the_grant_endpoints() {
+    let idp = MockIdp::start();
+    idp.set_answer(GrantEndpoint::Token, 200, json!({"access_token": "at"}));
+    idp.set_fault(Fault::GrantServerError);
+    for endpoint in ["/token", "/device", "/userinfo"] {
+        let (status, body) = fetch(&idp.url(endpoint)).await.unwrap();
+        assert_eq!(status, 503, "{endpoint}");
+        assert!(serde_json::from_slice::<Value>(&body).is_err(), "not JSON");
+        assert!(
+            String::from_utf8_lossy(&body).contains("503 Service"),
+            "{endpoint}"
+        );
+    }
+    // Validation is unaffected: discovery and the key set are served.
+    let auth = idp.auth_builder().build().unwrap();
+    let app = app_for!(auth);
+    assert_eq!(call!(&app, &idp.token().sign()).0, 200);
+
+    idp.set_fault(Fault::None);
+    assert_eq!(
+        fetch_json(&idp.url("/token")).await,
+        (200, json!({"access_token": "at"}))
+    );
+    let counts = idp.requests();
+    assert_eq!((counts.token, counts.device, counts.userinfo), (2, 1, 1));
 }
