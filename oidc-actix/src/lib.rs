@@ -24,6 +24,11 @@ mod verify;
 #[cfg(feature = "testing")]
 pub mod testing;
 
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+#[path = "fuzzing.rs"]
+pub mod __fuzz;
+
 #[doc(hidden)]
 #[path = "private.rs"]
 pub mod __private;

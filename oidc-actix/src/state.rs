@@ -23,6 +23,13 @@ use serde::{Deserialize, Serialize};
 pub(crate) const STATE_LIFETIME: Duration = Duration::from_secs(600);
 /// Marks a sealed state (and versions its format).
 const PREFIX: &str = "oa1.";
+/// The longest sealed state `open` reads: a bound on the work a forged one can cause.
+const MAX_SEALED_CHARS: usize = 8192;
+/// The longest redirect URI a login may carry. Its state then always opens: even if every
+/// character doubled when serialised (`"` and `\`; the login route refuses control
+/// characters, the only ones JSON escapes further), the sealed state stays well within
+/// [`MAX_SEALED_CHARS`].
+pub(crate) const MAX_REDIRECT_URI_BYTES: usize = 2048;
 /// Bounds the memory of consumed states; far above any real login rate.
 const MAX_CONSUMED: usize = 100_000;
 
@@ -141,7 +148,7 @@ impl StateSealer {
     /// Opens a sealed state and checks its expiry.
     pub(crate) fn open(&self, sealed: &str) -> Result<LoginState, StateError> {
         let encoded = sealed.strip_prefix(PREFIX).ok_or(StateError::Invalid)?;
-        if encoded.len() > 8192 {
+        if encoded.len() > MAX_SEALED_CHARS {
             return Err(StateError::Invalid);
         }
         let mut bytes = URL_SAFE_NO_PAD

@@ -8,7 +8,7 @@ use serde_json::{Map, Value};
 use super::token::exchange;
 use super::{bad_request, redirect, with_query};
 use crate::OidcAuth;
-use crate::state::pkce_challenge;
+use crate::state::{MAX_REDIRECT_URI_BYTES, pkce_challenge};
 use crate::verify::{ClaimRules, now, verify};
 
 /// The query parameters of a request, first occurrence winning; `None` if the query is not
@@ -77,6 +77,14 @@ pub(super) async fn login(auth: OidcAuth, req: HttpRequest) -> HttpResponse {
         && !list.allows(redirect_uri, config.proxy.as_deref())
     {
         return bad_request("redirect_uri is not allowed");
+    }
+    // The sealed state carries the redirect URI, and `StateSealer::open` bounds what it opens:
+    // a login that could never finish is refused here, with a reason.
+    if redirect_uri.len() > MAX_REDIRECT_URI_BYTES {
+        return bad_request("redirect_uri is too long");
+    }
+    if redirect_uri.chars().any(char::is_control) {
+        return bad_request("redirect_uri is not a valid URI");
     }
     let prompt = query.get("prompt").map(String::as_str).unwrap_or_default();
     if let Err(why) = check_prompt(prompt) {

@@ -10,7 +10,7 @@ use serde_json::{Map, Value};
 use super::{as_int, bad_request};
 use crate::OidcAuth;
 use crate::error::detail_response;
-use crate::state::StateSealer;
+use crate::state::{StateError, StateSealer};
 use crate::upstream::UpstreamError;
 
 /// The most a token request body may weigh.
@@ -58,11 +58,15 @@ pub(crate) fn normalise(
         .ok_or_else(|| {
             UpstreamError::BadGateway("the token answer has no access_token".to_owned())
         })?;
+    // Saturating: a provider's `expires_in` can be any number (`1e19` reads as `i64::MAX`), and
+    // an overflow would panic in debug builds and wrap to an expiry in the past in release ones.
     let expires = first_int(answer, &["exp", "expires", "expires_at"]).unwrap_or_else(|| {
-        now + answer
-            .get("expires_in")
-            .and_then(as_int)
-            .unwrap_or(DEFAULT_EXPIRES_IN)
+        now.saturating_add(
+            answer
+                .get("expires_in")
+                .and_then(as_int)
+                .unwrap_or(DEFAULT_EXPIRES_IN),
+        )
     });
     let refresh_token = text("refresh_token").unwrap_or_default();
     let refresh_expires = match first_int(
@@ -72,7 +76,7 @@ pub(crate) fn normalise(
         Some(at) => at,
         None if refresh_token.is_empty() => expires,
         None => match answer.get("refresh_expires_in").and_then(as_int) {
-            Some(seconds) if seconds > 0 => now + seconds,
+            Some(seconds) if seconds > 0 => now.saturating_add(seconds),
             _ => now + UNKNOWN_REFRESH_LIFETIME,
         },
     };
@@ -114,14 +118,40 @@ async fn read_form(
         }
         bytes.extend_from_slice(&chunk);
     }
-    if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Ok(Vec::new());
-    }
     let content_type = req
         .headers()
         .get(CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
+    parse_form(content_type, &bytes).map_err(FormError::response)
+}
+
+/// Why a token request body was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum FormError {
+    /// Not form-encoded (415).
+    UnsupportedMediaType,
+    /// Not a valid form (400).
+    Invalid,
+}
+
+impl FormError {
+    fn response(self) -> HttpResponse {
+        match self {
+            Self::UnsupportedMediaType => detail_response(
+                actix_web::http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "Send the token request as application/x-www-form-urlencoded",
+            ),
+            Self::Invalid => bad_request("The request body is not a valid form"),
+        }
+    }
+}
+
+/// The form in a complete body, given its `Content-Type` (empty when absent).
+fn parse_form(content_type: &str, bytes: &[u8]) -> Result<Vec<(String, String)>, FormError> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(Vec::new());
+    }
     let essence = content_type
         .split(';')
         .next()
@@ -129,13 +159,9 @@ async fn read_form(
         .trim()
         .to_ascii_lowercase();
     if !essence.is_empty() && essence != "application/x-www-form-urlencoded" {
-        return Err(detail_response(
-            actix_web::http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "Send the token request as application/x-www-form-urlencoded",
-        ));
+        return Err(FormError::UnsupportedMediaType);
     }
-    serde_urlencoded::from_bytes(&bytes)
-        .map_err(|_| bad_request("The request body is not a valid form"))
+    serde_urlencoded::from_bytes(bytes).map_err(|_| FormError::Invalid)
 }
 
 /// What the token route was asked to do.
@@ -192,6 +218,57 @@ fn join(proxy: &str, path: &str) -> String {
     format!("{}{path}", &proxy[..authority_end])
 }
 
+/// The form to send to the provider's token endpoint for `grant`, or why the request is refused.
+///
+/// A sealed login state given as `code_verifier` is consumed here, and stands in for the PKCE
+/// verifier and redirect URI it carries (see `state`): a sealed state never reaches the provider.
+fn upstream_form(
+    grant: Grant,
+    sealer: &StateSealer,
+    proxy: Option<&str>,
+    own_path: &str,
+) -> Result<Vec<(&'static str, String)>, &'static str> {
+    Ok(match grant {
+        Grant::Code {
+            code,
+            mut redirect_uri,
+            verifier,
+        } => {
+            let verifier = match verifier {
+                Some(sealed) if StateSealer::is_sealed(&sealed) => {
+                    let state = sealer.consume(&sealed).map_err(StateError::detail)?;
+                    if redirect_uri
+                        .as_deref()
+                        .is_some_and(|given| given != state.redirect_uri)
+                    {
+                        return Err("redirect_uri does not match the login");
+                    }
+                    redirect_uri = Some(state.redirect_uri);
+                    state.verifier
+                }
+                other => other.unwrap_or_default(),
+            };
+            let redirect_uri = redirect_uri
+                .or_else(|| proxy.map(|proxy| join(proxy, own_path)))
+                .unwrap_or_default();
+            vec![
+                ("grant_type", "authorization_code".to_owned()),
+                ("code", code),
+                ("redirect_uri", redirect_uri),
+                ("code_verifier", verifier),
+            ]
+        }
+        Grant::Refresh(refresh_token) => vec![
+            ("grant_type", "refresh_token".to_owned()),
+            ("refresh_token", refresh_token),
+        ],
+        Grant::Device(device_code) => vec![
+            ("grant_type", DEVICE_GRANT.to_owned()),
+            ("device_code", device_code),
+        ],
+    })
+}
+
 pub(super) async fn token(
     auth: OidcAuth,
     req: HttpRequest,
@@ -202,68 +279,54 @@ pub(super) async fn token(
         Ok(form) => form,
         Err(response) => return response,
     };
-    let grant = match grant(&form) {
-        Ok(grant) => grant,
+    let upstream = grant(&form).and_then(|grant| {
+        upstream_form(
+            grant,
+            &auth.inner.sealer,
+            auth.inner.config.proxy.as_deref(),
+            &own_path,
+        )
+    });
+    let upstream_form = match upstream {
+        Ok(form) => form,
         Err(why) => return bad_request(why),
-    };
-    let upstream_form = match grant {
-        Grant::Code {
-            code,
-            redirect_uri,
-            verifier,
-        } => {
-            let mut redirect_uri = redirect_uri;
-            let verifier = match verifier {
-                // A sealed login state stands in for the verifier it carries (see `state`).
-                Some(sealed) if StateSealer::is_sealed(&sealed) => {
-                    match auth.inner.sealer.consume(&sealed) {
-                        Ok(state) => {
-                            if redirect_uri
-                                .as_deref()
-                                .is_some_and(|given| given != state.redirect_uri)
-                            {
-                                return bad_request("redirect_uri does not match the login");
-                            }
-                            redirect_uri = Some(state.redirect_uri);
-                            state.verifier
-                        }
-                        Err(e) => return bad_request(e.detail()),
-                    }
-                }
-                other => other.unwrap_or_default(),
-            };
-            let redirect_uri = redirect_uri
-                .or_else(|| {
-                    auth.inner
-                        .config
-                        .proxy
-                        .as_deref()
-                        .map(|proxy| join(proxy, &own_path))
-                })
-                .unwrap_or_default();
-            vec![
-                ("grant_type", "authorization_code".to_owned()),
-                ("code", code),
-                ("redirect_uri", redirect_uri),
-                ("code_verifier", verifier),
-            ]
-        }
-        Grant::Refresh(refresh_token) => {
-            vec![
-                ("grant_type", "refresh_token".to_owned()),
-                ("refresh_token", refresh_token),
-            ]
-        }
-        Grant::Device(device_code) => vec![
-            ("grant_type", DEVICE_GRANT.to_owned()),
-            ("device_code", device_code),
-        ],
     };
     match exchange(&auth, upstream_form).await {
         Ok(exchange) => HttpResponse::Ok()
             .insert_header(("cache-control", "no-store"))
             .json(exchange.token),
         Err(e) => e.error_response(),
+    }
+}
+
+/// The pure steps of the token route, for `crate::__fuzz` (the `routes` module is private, so
+/// the fuzz entry points reach these through a type of their own).
+#[cfg(feature = "fuzzing")]
+impl crate::__fuzz::TokenRoute {
+    /// The form of a complete request body, or the status of the error response.
+    pub(crate) fn parse_form(
+        content_type: &str,
+        body: &[u8],
+    ) -> Result<Vec<(String, String)>, actix_web::http::StatusCode> {
+        parse_form(content_type, body).map_err(|why| why.response().status())
+    }
+
+    /// The upstream form for a request form, as the handler builds it, or the 400 detail.
+    pub(crate) fn upstream_form(
+        form: &[(String, String)],
+        sealer: &StateSealer,
+        proxy: Option<&str>,
+        own_path: &str,
+    ) -> Result<Vec<(&'static str, String)>, &'static str> {
+        upstream_form(grant(form)?, sealer, proxy, own_path)
+    }
+
+    /// [`normalise`].
+    pub(crate) fn normalise(
+        answer: &Map<String, Value>,
+        now: i64,
+    ) -> Result<TokenResponse, UpstreamError> {
+        normalise(answer, now)
     }
 }
 
@@ -322,6 +385,20 @@ mod tests {
             (1180, "", 1180)
         );
         assert!(normalise(&answer(json!({"token_type": "Bearer"})), 1000).is_err());
+    }
+
+    #[test]
+    fn huge_provider_lifetimes_saturate_instead_of_overflowing() {
+        // Found by the `token_route` fuzz target's invariants (fuzz/regressions/token_route/).
+        let t = normalise(
+            &answer(
+                json!({"access_token": "a", "expires_in": 1e19, "refresh_token": "r",
+                           "refresh_expires_in": "1e19"}),
+            ),
+            1000,
+        )
+        .unwrap();
+        assert_eq!((t.expires, t.refresh_expires), (i64::MAX, i64::MAX));
     }
 
     #[test]
