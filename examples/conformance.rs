@@ -11,6 +11,10 @@
 //! default claim constraints), `OIDC_PROXY`, `BIND` (default `127.0.0.1:8080`). Validation uses a
 //! clock-skew leeway of 0, like the reference. Prints `READY http://HOST:PORT` once listening,
 //! also while the provider is unreachable.
+//!
+//! Two more variables set options that `OidcAuthBuilder::with_env` does not read, for the soak
+//! test's key-rotation run (`tests/load/soak.sh`): `JWKS_TTL_SECS` (`jwks_ttl`, default 15 min)
+//! and `JWKS_REFETCH_COOLDOWN_SECS` (`jwks_refetch_cooldown`, default 30 s), in whole seconds.
 
 use std::env;
 use std::io::Write as _;
@@ -108,11 +112,27 @@ async fn admin(token: IdToken) -> HttpResponse {
     HttpResponse::Ok().json(identity(&token))
 }
 
-fn configure() -> Result<OidcAuth, oidc_actix::ConfigError> {
-    OidcAuth::builder()
-        .leeway(Duration::ZERO)
-        .with_env()?
-        .build()
+/// A duration in whole seconds from the environment variable `name`, if it is set.
+fn seconds_from_env(name: &str) -> Result<Option<Duration>, String> {
+    match env::var(name) {
+        Ok(value) if !value.trim().is_empty() => value
+            .trim()
+            .parse()
+            .map(|seconds| Some(Duration::from_secs(seconds)))
+            .map_err(|_| format!("{name}: expected whole seconds, got {value:?}")),
+        _ => Ok(None),
+    }
+}
+
+fn configure() -> Result<OidcAuth, Box<dyn std::error::Error>> {
+    let mut builder = OidcAuth::builder().leeway(Duration::ZERO).with_env()?;
+    if let Some(ttl) = seconds_from_env("JWKS_TTL_SECS")? {
+        builder = builder.jwks_ttl(ttl);
+    }
+    if let Some(cooldown) = seconds_from_env("JWKS_REFETCH_COOLDOWN_SECS")? {
+        builder = builder.jwks_refetch_cooldown(cooldown);
+    }
+    Ok(builder.build()?)
 }
 
 #[actix_web::main]

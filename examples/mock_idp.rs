@@ -1,17 +1,36 @@
 //! The mock identity provider as a process of its own, for the load benchmark
-//! (`tests/load/run.sh`, see `BENCHMARKS.md`).
+//! (`tests/load/run.sh`, see `BENCHMARKS.md`) and the soak test (`tests/load/soak.sh`).
 //!
 //! ```text
 //! cargo run --release --example mock_idp -- --tokens DIR [--distinct N] [--forged N]
+//!     [--expired N] [--bad-signature N] [--alg-none N] [--expiring N --expiring-in SECS]
+//!     [--warm N] [--rotation N] [--stdin-eof-stops]
 //! ```
 //!
 //! It starts [`MockIdp`] (discovery document and key set on a free port of `127.0.0.1`), writes
 //! the benchmark's tokens into `DIR` (one per line; see [`TokenFiles`]), serves its request
 //! counters on a second port (`GET /counts` answers `{"discovery": …, "jwks": …, "total": …}`),
 //! and prints one JSON line when it is ready:
-//! `{"issuer": …, "discovery_url": …, "admin_url": …, "minted": …, "mint_seconds": …}`.
+//! `{"issuer": …, "discovery_url": …, "admin_url": …, "jwks_proxy_url": …, "minted": …,
+//! "mint_seconds": …, "expiring_exp": …}`.
 //! It runs until it is killed, or with `--stdin-eof-stops` until its standard input closes (so
 //! it does not outlive a benchmark script that dies).
+//!
+//! The flags after `--forged` (all 0 by default, so the benchmark's files are unchanged) mint the
+//! soak test's extra token files. The second port also serves the soak test's controls, all in
+//! addition to `/counts`:
+//!
+//! | request | what |
+//! |---|---|
+//! | `GET /keys` | `{"published": [kid…], "signer": kid}` |
+//! | `POST /keys/publish/{kid}`, `POST /keys/unpublish/{kid}` | change the key set; answer `{"published": [kid…], "at_us": …}` (404 for a `kid` no [`TestKey`] has) |
+//! | `GET /jwks` | the provider's key set, fetched from it for each request (so its counters count it), and logged |
+//! | `GET /jwks-log` | `{"now_us": …, "serves": [{"start_us", "end_us", "status", "kids"}…]}`: every `GET /jwks` above |
+//!
+//! Times are microseconds since the Unix epoch. An application configured with
+//! `jwks_uri = jwks_proxy_url` fetches its keys through the logged `/jwks`, so the log tells which
+//! key set it received and when: the soak test reconstructs from it which keys the application
+//! held at any moment.
 //!
 //! The private keys of `oidc_actix::testing` are public: this provider must only ever serve
 //! tests and benchmarks on the loopback interface.
@@ -20,8 +39,8 @@ use std::error::Error;
 use std::fs;
 use std::io::{BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::time::Instant;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use actix_web::{App, HttpResponse, HttpServer, web};
 use aws_lc_rs::rand::SystemRandom;
@@ -30,6 +49,7 @@ use aws_lc_rs::signature::{
 };
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use oidc_actix::Algorithm;
 use oidc_actix::testing::{MockIdp, TestKey, TokenBuilder};
 use serde_json::{Value, json};
 
@@ -52,42 +72,86 @@ impl TokenFiles {
     const DISTINCT_ES256: &str = "distinct-es256.txt";
     /// `--forged` ES256 tokens, each naming a `kid` nobody publishes.
     const UNKNOWN_KID: &str = "unknown-kid.txt";
+    /// `--expired` RS256 tokens whose `exp` passed an hour before minting (signature valid).
+    const EXPIRED: &str = "expired.txt";
+    /// `--bad-signature` RS256 tokens naming the published `kid` of [`TestKey::Rs256`], each
+    /// signed with an unpublished key.
+    const BAD_SIGNATURE_DISTINCT: &str = "bad-signature.txt";
+    /// `--alg-none` unsecured tokens (`alg: none`, empty signature).
+    const ALG_NONE: &str = "alg-none.txt";
+    /// `--expiring` valid ES256 tokens, all expiring `--expiring-in` seconds after minting ended.
+    const EXPIRING: &str = "expiring.txt";
+    /// `--warm` valid ES256 tokens (`sub` `warm-…`), cheap to mint by the hundred thousand.
+    const WARM: &str = "warm-es256.txt";
 }
+
+/// The keys the soak test rotates through (the order of [`MockIdp::rotate`]); `--rotation N`
+/// writes `rotation-<kid>.txt` with `N` valid tokens signed by each.
+const ROTATION_KEYS: [TestKey; 4] = [TestKey::Rs256, TestKey::Rsa2, TestKey::Rsa3, TestKey::Rsa4];
 
 struct Options {
     tokens: PathBuf,
     distinct: usize,
     forged: usize,
+    expired: usize,
+    bad_signature: usize,
+    alg_none: usize,
+    expiring: usize,
+    expiring_in: i64,
+    warm: usize,
+    rotation: usize,
     stdin_eof_stops: bool,
 }
 
 fn usage() -> String {
     "usage: mock_idp --tokens DIR [--distinct N (default 1000)] [--forged N (default 1000)] \
-     [--stdin-eof-stops]"
+     [--expired N] [--bad-signature N] [--alg-none N] [--expiring N] \
+     [--expiring-in SECS (default 120)] [--warm N] [--rotation N] [--stdin-eof-stops]"
         .to_owned()
 }
 
 fn options() -> Result<Options, String> {
     let mut tokens = None;
-    let (mut distinct, mut forged, mut stdin_eof_stops) = (1000, 1000, false);
+    let mut options = Options {
+        tokens: PathBuf::new(),
+        distinct: 1000,
+        forged: 1000,
+        expired: 0,
+        bad_signature: 0,
+        alg_none: 0,
+        expiring: 0,
+        expiring_in: 120,
+        warm: 0,
+        rotation: 0,
+        stdin_eof_stops: false,
+    };
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
         let mut value = || args.next().ok_or_else(|| format!("{flag} needs a value"));
+        fn number<T: std::str::FromStr>(flag: &str, value: String) -> Result<T, String>
+        where
+            T::Err: std::fmt::Display,
+        {
+            value.parse().map_err(|e| format!("{flag}: {e}"))
+        }
         match flag.as_str() {
             "--tokens" => tokens = Some(PathBuf::from(value()?)),
-            "--distinct" => distinct = value()?.parse().map_err(|e| format!("--distinct: {e}"))?,
-            "--forged" => forged = value()?.parse().map_err(|e| format!("--forged: {e}"))?,
-            "--stdin-eof-stops" => stdin_eof_stops = true,
+            "--distinct" => options.distinct = number(&flag, value()?)?,
+            "--forged" => options.forged = number(&flag, value()?)?,
+            "--expired" => options.expired = number(&flag, value()?)?,
+            "--bad-signature" => options.bad_signature = number(&flag, value()?)?,
+            "--alg-none" => options.alg_none = number(&flag, value()?)?,
+            "--expiring" => options.expiring = number(&flag, value()?)?,
+            "--expiring-in" => options.expiring_in = number(&flag, value()?)?,
+            "--warm" => options.warm = number(&flag, value()?)?,
+            "--rotation" => options.rotation = number(&flag, value()?)?,
+            "--stdin-eof-stops" => options.stdin_eof_stops = true,
             "-h" | "--help" => return Err(usage()),
             other => return Err(format!("unknown argument {other:?}\n{}", usage())),
         }
     }
-    Ok(Options {
-        tokens: tokens.ok_or_else(usage)?,
-        distinct,
-        forged,
-        stdin_eof_stops,
-    })
+    options.tokens = tokens.ok_or_else(usage)?;
+    Ok(options)
 }
 
 /// Signs the bulk of the tokens with a key parsed once. `TokenBuilder::sign` parses (and checks)
@@ -101,13 +165,13 @@ enum FastSigner {
 impl FastSigner {
     fn new(key: TestKey) -> Result<Self, Box<dyn Error>> {
         let der = key.private_key_der();
-        Ok(match key {
-            TestKey::Rs256 => Self::Rs256(RsaKeyPair::from_der(der)?),
-            TestKey::Es256 => Self::Es256(EcdsaKeyPair::from_pkcs8(
+        Ok(match key.algorithm() {
+            Algorithm::RS256 => Self::Rs256(RsaKeyPair::from_der(der)?),
+            Algorithm::ES256 => Self::Es256(EcdsaKeyPair::from_pkcs8(
                 &ECDSA_P256_SHA256_FIXED_SIGNING,
                 der,
             )?),
-            other => return Err(format!("no fast signer for {other}").into()),
+            _ => return Err(format!("no fast signer for {key}").into()),
         })
     }
 
@@ -170,8 +234,16 @@ fn write_lines(dir: &Path, name: &str, tokens: &[String]) -> std::io::Result<()>
     file.flush()
 }
 
-/// Mints every token file; returns how many tokens were written.
-fn write_tokens(idp: &MockIdp, options: &Options) -> Result<usize, Box<dyn Error>> {
+/// What [`write_tokens`] minted.
+struct Minted {
+    /// Tokens written.
+    count: usize,
+    /// The `exp` of the `--expiring` tokens (seconds since the epoch), if any were minted.
+    expiring_exp: Option<i64>,
+}
+
+/// Mints every token file.
+fn write_tokens(idp: &MockIdp, options: &Options) -> Result<Minted, Box<dyn Error>> {
     fs::create_dir_all(&options.tokens)?;
     let dir = options.tokens.as_path();
     let base = |sub: &str| -> TokenBuilder {
@@ -220,7 +292,178 @@ fn write_tokens(idp: &MockIdp, options: &Options) -> Result<usize, Box<dyn Error
         es256_key.sign(&user(i), &format!("forged-{i:07}"))
     });
     write_lines(dir, TokenFiles::UNKNOWN_KID, &forged)?;
-    Ok(single.len() + rs256.len() + es256.len() + forged.len())
+    let mut count = single.len() + rs256.len() + es256.len() + forged.len();
+
+    // The soak test's files: written only when asked for, so the benchmark's runs are unchanged.
+    let mut write_if_asked = |name: &str, tokens: Vec<String>| -> std::io::Result<()> {
+        count += tokens.len();
+        if tokens.is_empty() {
+            Ok(())
+        } else {
+            write_lines(dir, name, &tokens)
+        }
+    };
+    write_if_asked(
+        TokenFiles::EXPIRED,
+        mint(options.expired, |i| {
+            let expired = base(&format!("expired-{i:07}")).expires_in(-3600);
+            rs256_key.sign(&expired, TestKey::Rs256.kid())
+        }),
+    )?;
+    // `sign_with_unpublished_key` parses the forger's key for every token: keep this file small.
+    write_if_asked(
+        TokenFiles::BAD_SIGNATURE_DISTINCT,
+        mint(options.bad_signature, |i| {
+            base(&format!("forger-{i:07}")).sign_with_unpublished_key()
+        }),
+    )?;
+    write_if_asked(
+        TokenFiles::ALG_NONE,
+        mint(options.alg_none, |i| {
+            base(&format!("unsigned-{i:07}")).unsigned()
+        }),
+    )?;
+    write_if_asked(
+        TokenFiles::WARM,
+        mint(options.warm, |i| {
+            es256_key.sign(&base(&format!("warm-{i:07}")), TestKey::Es256.kid())
+        }),
+    )?;
+    for key in ROTATION_KEYS.into_iter().filter(|_| options.rotation > 0) {
+        let signer = FastSigner::new(key)?;
+        let tokens = mint(options.rotation, |i| {
+            signer.sign(&base(&format!("{}-{i:07}", key.kid())), key.kid())
+        });
+        write_if_asked(&format!("rotation-{}.txt", key.kid()), tokens)?;
+    }
+    // Last, so that `--expiring-in` counts from the end of minting (the run starts right after).
+    let mut expiring_exp = None;
+    if options.expiring > 0 {
+        let exp = unix_micros() / 1_000_000 + options.expiring_in;
+        expiring_exp = Some(exp);
+        write_if_asked(
+            TokenFiles::EXPIRING,
+            mint(options.expiring, |i| {
+                let expiring = base(&format!("expiring-{i:07}")).claim("exp", json!(exp));
+                es256_key.sign(&expiring, TestKey::Es256.kid())
+            }),
+        )?;
+    }
+    Ok(Minted {
+        count,
+        expiring_exp,
+    })
+}
+
+/// Microseconds since the Unix epoch: the clock every log of the soak test shares.
+fn unix_micros() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
+}
+
+/// One `GET /jwks` of the admin port: when it was asked, when its answer was ready, and the
+/// `kid`s it carried.
+struct JwksServe {
+    start_us: i64,
+    end_us: i64,
+    status: u16,
+    kids: Vec<String>,
+}
+
+/// Every [`JwksServe`] so far, in the order they finished.
+#[derive(Default)]
+struct JwksLog(Mutex<Vec<JwksServe>>);
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // Each critical section pushes or copies: a panic cannot leave the log half-written.
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// The key set of the provider, fetched from it (so [`MockIdp::requests`] counts it) and logged.
+async fn jwks(idp: web::Data<MockIdp>, log: web::Data<JwksLog>) -> HttpResponse {
+    let start_us = unix_micros();
+    let fetched = async {
+        let mut response = awc::Client::default()
+            .get(idp.jwks_uri())
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        let body = response.body().await.map_err(|e| e.to_string())?;
+        Ok::<_, String>((response.status(), body))
+    }
+    .await;
+    let (status, body) = match fetched {
+        Ok(answer) => answer,
+        Err(e) => {
+            return HttpResponse::BadGateway().json(json!({"error": e}));
+        }
+    };
+    let kids = serde_json::from_slice::<Value>(&body)
+        .ok()
+        .and_then(|document| {
+            document["keys"].as_array().map(|keys| {
+                keys.iter()
+                    .filter_map(|key| key["kid"].as_str().map(str::to_owned))
+                    .collect()
+            })
+        })
+        .unwrap_or_default();
+    // The answer is complete here; the application stores the set at the earliest when it has
+    // read this body, which is what the soak test's oracle needs `end_us` to bound.
+    lock(&log.0).push(JwksServe {
+        start_us,
+        end_us: unix_micros(),
+        status: status.as_u16(),
+        kids,
+    });
+    HttpResponse::build(status)
+        .content_type("application/json")
+        .body(body)
+}
+
+async fn jwks_log(log: web::Data<JwksLog>) -> HttpResponse {
+    // Read the clock under the lock: every serve that finished before `now_us` is listed.
+    let serves = lock(&log.0);
+    let now_us = unix_micros();
+    let serves: Vec<Value> = serves
+        .iter()
+        .map(|serve| {
+            json!({
+                "start_us": serve.start_us,
+                "end_us": serve.end_us,
+                "status": serve.status,
+                "kids": serve.kids,
+            })
+        })
+        .collect();
+    HttpResponse::Ok().json(json!({"now_us": now_us, "serves": serves}))
+}
+
+async fn keys(idp: web::Data<MockIdp>) -> HttpResponse {
+    HttpResponse::Ok().json(json!({
+        "published": idp.published_kids(),
+        "signer": idp.signer().kid(),
+    }))
+}
+
+/// `POST /keys/{publish|unpublish}/{kid}`.
+async fn change_keys(idp: web::Data<MockIdp>, path: web::Path<(String, String)>) -> HttpResponse {
+    let (action, kid) = path.into_inner();
+    let Some(key) = TestKey::ALL.iter().copied().find(|key| key.kid() == kid) else {
+        return HttpResponse::NotFound().json(json!({"error": format!("no test key {kid:?}")}));
+    };
+    match action.as_str() {
+        "publish" => idp.publish(key),
+        "unpublish" => {
+            idp.unpublish(key.kid());
+        }
+        _ => return HttpResponse::NotFound().finish(),
+    }
+    HttpResponse::Ok().json(json!({
+        "published": idp.published_kids(),
+        "at_us": unix_micros(),
+    }))
 }
 
 async fn counts(idp: web::Data<MockIdp>) -> HttpResponse {
@@ -240,10 +483,16 @@ async fn main() -> Result<(), Box<dyn Error>> {
     let minted = write_tokens(&idp, &options)?;
     let mint_seconds = began.elapsed().as_secs_f64();
     let data = idp.clone();
+    let log = web::Data::new(JwksLog::default());
     let admin = HttpServer::new(move || {
         App::new()
             .app_data(data.clone())
+            .app_data(log.clone())
             .route("/counts", web::get().to(counts))
+            .route("/keys", web::get().to(keys))
+            .route("/keys/{action}/{kid}", web::post().to(change_keys))
+            .route("/jwks", web::get().to(jwks))
+            .route("/jwks-log", web::get().to(jwks_log))
     })
     .workers(1)
     .bind(("127.0.0.1", 0))?;
@@ -256,8 +505,10 @@ async fn main() -> Result<(), Box<dyn Error>> {
             "issuer": idp.issuer(),
             "discovery_url": idp.discovery_url(),
             "admin_url": admin_url,
-            "minted": minted,
+            "jwks_proxy_url": format!("{admin_url}/jwks"),
+            "minted": minted.count,
             "mint_seconds": (mint_seconds * 1000.0).round() / 1000.0,
+            "expiring_exp": minted.expiring_exp,
         })
     );
     std::io::stdout().flush()?;
