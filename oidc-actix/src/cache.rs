@@ -21,9 +21,10 @@
 //! signatures decide: an attacker cannot pin entries).
 
 use std::any::Any;
+use std::borrow::Borrow;
 use std::cell::RefCell;
 use std::collections::HashMap;
-use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
+use std::hash::{BuildHasher, BuildHasherDefault, Hash, Hasher};
 use std::sync::Arc;
 
 use crate::jwks::{KeySet, VerificationKey};
@@ -52,6 +53,12 @@ impl Hasher for SignatureTailHasher {
 
     fn write_u8(&mut self, byte: u8) {
         self.mix(u64::from(byte));
+    }
+
+    // A byte slice's hash writes its length first (`TokenKey` hashes as `[u8]`); `write` mixes
+    // the length in already, but the default would hash the length's bytes as another slice.
+    fn write_usize(&mut self, length: usize) {
+        self.mix(length as u64);
     }
 
     fn finish(&self) -> u64 {
@@ -98,13 +105,49 @@ impl Entry {
     fn usable(&self, keys: &KeySet, now: f64) -> bool {
         now < self.exp as f64 && keys.still_holds(self.kid.as_deref(), &self.key)
     }
+
+    /// [`usable`](Self::usable), knowing that every entry's key was in force in the cache's
+    /// `generation` (see [`TokenCache::generation`]): then only the expiry needs a look.
+    fn usable_in(&self, cache_generation: u64, keys: &KeySet, now: f64) -> bool {
+        if cache_generation == keys.generation {
+            now < self.exp as f64
+        } else {
+            self.usable(keys, now)
+        }
+    }
 }
 
 type TailHash = BuildHasherDefault<SignatureTailHasher>;
 
+/// A cache key: the token, looked up by the request header's bytes (no UTF-8 check on a hit).
+struct TokenKey(Arc<str>);
+
+impl Borrow<[u8]> for TokenKey {
+    fn borrow(&self) -> &[u8] {
+        self.0.as_bytes()
+    }
+}
+
+// Hashed and compared as the bytes it borrows as, as `Borrow` requires.
+impl Hash for TokenKey {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.0.as_bytes().hash(state);
+    }
+}
+
+impl PartialEq for TokenKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.as_bytes() == other.0.as_bytes()
+    }
+}
+
+impl Eq for TokenKey {}
+
 struct TokenCache {
-    entries: HashMap<Arc<str>, Entry, TailHash>,
-    /// The key-set generation the entries were last checked against.
+    entries: HashMap<TokenKey, Entry, TailHash>,
+    /// The key-set generation the entries were last checked against. Every entry's key is
+    /// published in that set: entries are inserted with keys of the set `insert` was given,
+    /// after the entries of an older generation were purged.
     generation: u64,
     /// Fingerprints of tokens verified once and not admitted yet, one per slot (a newer
     /// token takes over a slot: the older one is then admitted a sighting later).
@@ -121,7 +164,7 @@ impl TokenCache {
     }
 
     /// Whether `raw`, just verified, is being seen for the second time (and so is admitted).
-    fn admits(&mut self, raw: &str) -> bool {
+    fn admits(&mut self, raw: &[u8]) -> bool {
         let fingerprint = TailHash::default().hash_one(raw);
         let slot = &mut self.seen_once[fingerprint as usize % self.seen_once.len()];
         if *slot == fingerprint {
@@ -135,21 +178,29 @@ impl TokenCache {
 }
 
 thread_local! {
-    /// One cache per `OidcAuth` instance (by id) on this thread.
-    static CACHES: RefCell<HashMap<u64, TokenCache>> = RefCell::new(HashMap::new());
+    /// One cache per `OidcAuth` instance (by id) on this thread. An application has one or
+    /// two instances: a short list is faster to search than a hashed map.
+    static CACHES: RefCell<Vec<(u64, TokenCache)>> = const { RefCell::new(Vec::new()) };
+}
+
+fn cache_of(caches: &[(u64, TokenCache)], instance: u64) -> Option<&TokenCache> {
+    caches
+        .iter()
+        .find_map(|(id, cache)| (*id == instance).then_some(cache))
 }
 
 /// A cached token for `raw`, if it is still valid under `keys` and of claims type `C`.
 pub(crate) fn get<C: 'static>(
     instance: u64,
-    raw: &str,
+    raw: &[u8],
     keys: &KeySet,
     now: f64,
 ) -> Option<IdToken<C>> {
     CACHES.with(|caches| {
         let caches = caches.borrow();
-        let entry = caches.get(&instance)?.entries.get(raw)?;
-        if !entry.usable(keys, now) {
+        let cache = cache_of(&caches, instance)?;
+        let entry = cache.entries.get(raw)?;
+        if !entry.usable_in(cache.generation, keys, now) {
             return None;
         }
         entry.token.downcast_ref::<IdToken<C>>().cloned()
@@ -171,10 +222,15 @@ pub(crate) fn insert(
     }
     CACHES.with(|caches| {
         let mut caches = caches.borrow_mut();
-        let cache = caches
-            .entry(instance)
-            .or_insert_with(|| TokenCache::new(capacity));
-        if !cache.admits(raw) {
+        let index = match caches.iter().position(|(id, _)| *id == instance) {
+            Some(index) => index,
+            None => {
+                caches.push((instance, TokenCache::new(capacity)));
+                caches.len() - 1
+            }
+        };
+        let cache = &mut caches[index].1;
+        if !cache.admits(raw.as_bytes()) {
             return;
         }
         let entry = entry();
@@ -195,19 +251,17 @@ pub(crate) fn insert(
                 false
             });
         }
-        cache.entries.insert(Arc::clone(&entry.raw), entry);
+        cache
+            .entries
+            .insert(TokenKey(Arc::clone(&entry.raw)), entry);
     });
 }
 
 /// The number of tokens cached for `instance` on this thread.
 #[cfg(test)]
 pub(crate) fn len(instance: u64) -> usize {
-    CACHES.with(|caches| {
-        caches
-            .borrow()
-            .get(&instance)
-            .map_or(0, |cache| cache.entries.len())
-    })
+    CACHES
+        .with(|caches| cache_of(&caches.borrow(), instance).map_or(0, |cache| cache.entries.len()))
 }
 
 #[cfg(test)]
@@ -267,16 +321,16 @@ mod tests {
         let keys = keys(&["a"], 1);
         remember(101, 10, "t1", 1000, "a", &keys, 500.0);
         assert_eq!(
-            get::<crate::Claims>(101, "t1", &keys, 999.0)
+            get::<crate::Claims>(101, b"t1", &keys, 999.0)
                 .unwrap()
                 .sub
                 .as_deref(),
             Some("t1")
         );
-        assert!(get::<crate::Claims>(101, "t1", &keys, 1000.0).is_none());
-        assert!(get::<crate::Claims>(101, "t2", &keys, 500.0).is_none());
+        assert!(get::<crate::Claims>(101, b"t1", &keys, 1000.0).is_none());
+        assert!(get::<crate::Claims>(101, b"t2", &keys, 500.0).is_none());
         assert!(
-            get::<crate::Claims>(102, "t1", &keys, 500.0).is_none(),
+            get::<crate::Claims>(102, b"t1", &keys, 500.0).is_none(),
             "caches are per instance"
         );
     }
@@ -289,14 +343,31 @@ mod tests {
         // The provider rotates `a` out; `b` stays (the same key object, see `carry_over`).
         let mut new = keys(&["b"], 2);
         new.carry_over(&old);
-        assert!(get::<crate::Claims>(103, "by-a", &new, 500.0).is_none());
-        assert!(get::<crate::Claims>(103, "by-b", &new, 500.0).is_some());
+        assert!(get::<crate::Claims>(103, b"by-a", &new, 500.0).is_none());
+        assert!(get::<crate::Claims>(103, b"by-b", &new, 500.0).is_some());
         remember(103, 10, "fresh", 1000, "b", &new, 500.0);
         assert_eq!(
             len(103),
             2,
             "the insert under a new key set purged the entry of the removed key"
         );
+    }
+
+    #[test]
+    fn a_straggler_from_an_older_key_set_keeps_every_entry_checked() {
+        // A request that loaded the old set concludes after one that used the new set: the
+        // cache goes back a generation, and what it holds must still be judged by the set a
+        // lookup brings (the key check is skipped only for the cache's own generation).
+        let old = keys(&["a"], 1);
+        let new = keys(&["b"], 2);
+        remember(108, 10, "by-b", 1000, "b", &new, 500.0);
+        remember(108, 10, "by-a", 1000, "a", &old, 500.0);
+        assert!(get::<crate::Claims>(108, b"by-a", &new, 500.0).is_none());
+        assert!(get::<crate::Claims>(108, b"by-b", &new, 500.0).is_none());
+        assert!(get::<crate::Claims>(108, b"by-a", &old, 500.0).is_some());
+        remember(108, 10, "by-b", 1000, "b", &new, 500.0);
+        assert!(get::<crate::Claims>(108, b"by-b", &new, 500.0).is_some());
+        assert!(get::<crate::Claims>(108, b"by-a", &new, 500.0).is_none());
     }
 
     #[test]
@@ -307,7 +378,7 @@ mod tests {
             assert!(len(104) <= 64);
         }
         assert!(
-            get::<crate::Claims>(104, "t499", &keys, 500.0).is_some(),
+            get::<crate::Claims>(104, b"t499", &keys, 500.0).is_some(),
             "the newest entry is kept"
         );
         for capacity in 1..=3 {
@@ -358,7 +429,7 @@ mod tests {
         verified_once("twice");
         verified_once("twice");
         assert_eq!(len(107), 1);
-        assert!(get::<crate::Claims>(107, "twice", &keys, 500.0).is_some());
+        assert!(get::<crate::Claims>(107, b"twice", &keys, 500.0).is_some());
     }
 
     #[test]
@@ -367,6 +438,6 @@ mod tests {
         struct Other {}
         let keys = keys(&["a"], 1);
         remember(106, 10, "t", 1000, "a", &keys, 500.0);
-        assert!(get::<Other>(106, "t", &keys, 500.0).is_none());
+        assert!(get::<Other>(106, b"t", &keys, 500.0).is_none());
     }
 }

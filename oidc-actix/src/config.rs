@@ -246,6 +246,12 @@ impl OidcAuth {
         &self.inner.config.claims
     }
 
+    /// This instance if it has default claims (for [`Authenticated`](crate::Authenticated)),
+    /// `None` without any: no reference-count traffic on the common path.
+    pub(crate) fn defaults(&self) -> Option<OidcAuth> {
+        (!self.inner.config.claims.is_empty()).then(|| self.clone())
+    }
+
     /// Loads the discovery document and the key set now instead of on the first request.
     ///
     /// Call it at start-up to find configuration mistakes early. A failure is returned (and the

@@ -13,6 +13,7 @@ use actix_web::http::header::AUTHORIZATION;
 use actix_web::{FromRequest, HttpRequest};
 
 use crate::OidcAuth;
+use crate::claims::ClaimConstraints;
 use crate::error::{AuthError, InvalidToken};
 use crate::policy::Policy;
 use crate::token::{Claims, IdToken};
@@ -39,14 +40,22 @@ impl<C: DeserializeOwned + Send + Sync + 'static> ClaimsType for C {}
 /// ```
 pub struct Authenticated<C = Claims> {
     token: IdToken<C>,
-    auth: OidcAuth,
+    /// The instance, only when it has default claims to apply: cloning an `OidcAuth` touches a
+    /// reference count that every worker shares, a cache line bouncing between cores on every
+    /// request (measurable on a cache hit, BENCHMARKS.md).
+    defaults: Option<OidcAuth>,
 }
 
 impl<C> Authenticated<C> {
     /// Applies a route policy: scopes first (403 `insufficient_scope`), then claims (403).
     /// The policy's claims replace the configured defaults; without any, the defaults apply.
     pub fn authorize(self, policy: &Policy) -> Result<IdToken<C>, AuthError> {
-        policy.check(|| self.token.payload(), self.auth.default_claims())?;
+        const NONE: &ClaimConstraints = &ClaimConstraints::new();
+        let defaults = self
+            .defaults
+            .as_ref()
+            .map_or(NONE, OidcAuth::default_claims);
+        policy.check(|| self.token.payload(), defaults)?;
         Ok(self.token)
     }
 
@@ -86,13 +95,16 @@ impl<C: ClaimsType> FromRequest for Authenticated<C> {
         match auth.attempt::<C>(raw, true) {
             Attempt::Done(result) => Either::Left(ready(result.map(|token| Self {
                 token,
-                auth: auth.clone(),
+                defaults: auth.defaults(),
             }))),
             Attempt::Wait(pending) => {
-                let (auth, raw) = (auth.clone(), raw.to_owned());
+                let (auth, raw) = (auth.clone(), raw.to_vec());
                 Either::Right(Box::pin(async move {
                     let token = auth.validate_after::<C>(pending, &raw).await?;
-                    Ok(Self { token, auth })
+                    Ok(Self {
+                        token,
+                        defaults: auth.defaults(),
+                    })
                 }))
             }
         }
@@ -143,12 +155,19 @@ impl<C: ClaimsType> FromRequest for IdToken<C> {
     }
 }
 
-/// The token of the request's `Authorization: Bearer` header.
+/// The token of the request's `Authorization: Bearer` header, as the header's bytes.
 ///
 /// The scheme is case-insensitive (RFC 7235 §2.1). A missing header, another scheme or an empty
 /// credential is "no token" (401 `Not authenticated`); several `Authorization` headers or a
 /// header that is not visible ASCII make the request invalid rather than guessing which one counts.
-pub(crate) fn bearer_token(req: &HttpRequest) -> Result<&str, AuthError> {
+///
+/// The token itself is checked for ASCII by [`ascii_token`] only when it is not in the
+/// verified-token cache: a cached token is ASCII (it verified), and reading ~1 KiB twice more
+/// (UTF-8, then ASCII) was a third of what a cache hit cost (BENCHMARKS.md). Every header is
+/// judged as if it were checked whole first: the scheme and separators are ASCII when this
+/// returns a token, and a header this refuses as "no token" is refused as not ASCII instead
+/// when it has a byte outside ASCII.
+pub(crate) fn bearer_token(req: &HttpRequest) -> Result<&[u8], AuthError> {
     let mut headers = req.headers().get_all(AUTHORIZATION);
     let Some(value) = headers.next() else {
         return Err(AuthError::MissingToken);
@@ -156,26 +175,39 @@ pub(crate) fn bearer_token(req: &HttpRequest) -> Result<&str, AuthError> {
     if headers.next().is_some() {
         return Err(InvalidToken::Malformed("several Authorization headers").into());
     }
-    // `HeaderValue::to_str` checks byte by byte; on a ~1 KiB token header that was most of what
-    // a cache hit cost (BENCHMARKS.md). `is_ascii` checks a word at a time; `HeaderValue`
-    // already excludes control characters.
-    let value = std::str::from_utf8(value.as_bytes())
-        .ok()
-        .filter(|value| value.is_ascii())
-        .ok_or(InvalidToken::Malformed("Authorization header is not ASCII"))?;
-    let value = value.trim_matches(|c| c == ' ' || c == '\t');
-    let Some((scheme, credentials)) = value.split_once([' ', '\t']) else {
-        return Err(AuthError::MissingToken);
+    let value = value.as_bytes();
+    let no_token = || {
+        if value.is_ascii() {
+            AuthError::MissingToken
+        } else {
+            NOT_ASCII.into()
+        }
     };
-    if !scheme.eq_ignore_ascii_case("bearer") {
-        return Err(AuthError::MissingToken);
+    let is_blank = |byte: &u8| *byte == b' ' || *byte == b'\t';
+    let leading = value.iter().take_while(|b| is_blank(b)).count();
+    let Some(split) = value[leading..].iter().position(is_blank) else {
+        return Err(no_token());
+    };
+    let (scheme, credentials) = value[leading..].split_at(split);
+    if !scheme.eq_ignore_ascii_case(b"bearer") {
+        return Err(no_token());
     }
-    let token = credentials.trim_start_matches([' ', '\t']);
-    if token.is_empty() {
-        Err(AuthError::MissingToken)
-    } else {
-        Ok(token)
+    let start = credentials.iter().position(|b| !is_blank(b));
+    let end = credentials.iter().rposition(|b| !is_blank(b));
+    match (start, end) {
+        (Some(start), Some(end)) => Ok(&credentials[start..=end]),
+        _ => Err(AuthError::MissingToken),
     }
+}
+
+const NOT_ASCII: InvalidToken = InvalidToken::Malformed("Authorization header is not ASCII");
+
+/// The token of [`bearer_token`] as text, if it is ASCII (as every token that can verify is).
+pub(crate) fn ascii_token(raw: &[u8]) -> Result<&str, AuthError> {
+    if !raw.is_ascii() {
+        return Err(NOT_ASCII.into());
+    }
+    std::str::from_utf8(raw).map_err(|_| NOT_ASCII.into())
 }
 
 #[cfg(test)]
@@ -188,7 +220,8 @@ mod tests {
         for value in headers {
             req = req.append_header((AUTHORIZATION, *value));
         }
-        bearer_token(&req.to_http_request()).map(str::to_owned)
+        let req = req.to_http_request();
+        bearer_token(&req).and_then(ascii_token).map(str::to_owned)
     }
 
     #[test]
@@ -196,6 +229,7 @@ mod tests {
         assert_eq!(bearer(&["Bearer abc"]).unwrap(), "abc");
         assert_eq!(bearer(&["bearer abc"]).unwrap(), "abc");
         assert_eq!(bearer(&["BEARER   abc  "]).unwrap(), "abc");
+        assert_eq!(bearer(&[" \tBearer\tabc\t"]).unwrap(), "abc");
     }
 
     #[test]
@@ -208,19 +242,32 @@ mod tests {
         assert_eq!(bearer(&["Bearer"]), Err(AuthError::MissingToken));
         assert_eq!(bearer(&["Bearer    "]), Err(AuthError::MissingToken));
         assert_eq!(bearer(&["Bearerabc"]), Err(AuthError::MissingToken));
+        assert_eq!(bearer(&["  "]), Err(AuthError::MissingToken));
     }
 
     #[test]
     fn a_non_ascii_header_is_invalid() {
-        let value =
-            actix_web::http::header::HeaderValue::from_bytes(b"Bearer caf\xc3\xa9").unwrap();
-        let req = TestRequest::default()
-            .insert_header((AUTHORIZATION, value))
-            .to_http_request();
-        assert!(matches!(
-            bearer_token(&req),
-            Err(AuthError::InvalidToken(_))
-        ));
+        // In the token, as the separator, in another scheme, alone: never "no token".
+        let values: [&[u8]; 5] = [
+            b"Bearer caf\xc3\xa9",
+            b"Bearer\xc2\xa0abc",
+            b"Basic caf\xc3\xa9",
+            b"\xff",
+            b"Bearer \x80",
+        ];
+        for value in values {
+            let value = actix_web::http::header::HeaderValue::from_bytes(value).unwrap();
+            let req = TestRequest::default()
+                .insert_header((AUTHORIZATION, value.clone()))
+                .to_http_request();
+            assert!(
+                matches!(
+                    bearer_token(&req).and_then(ascii_token),
+                    Err(AuthError::InvalidToken(_))
+                ),
+                "{value:?}"
+            );
+        }
     }
 
     #[test]

@@ -16,7 +16,7 @@ use crate::OidcAuth;
 use crate::cache;
 use crate::config::Algorithm;
 use crate::error::{AuthError, InvalidToken};
-use crate::extract::ClaimsType;
+use crate::extract::{ClaimsType, ascii_token};
 use crate::jwks::{KeySet, VerificationKey};
 use crate::provider::{PendingFetch, Reason};
 use crate::strict_json;
@@ -248,7 +248,8 @@ impl OidcAuth {
     }
 
     /// Validates with the keys at hand. `may_fetch` allows starting (or joining) a key fetch.
-    pub(crate) fn attempt<C: ClaimsType>(&self, raw: &str, may_fetch: bool) -> Attempt<C> {
+    /// `raw` is the header's token, checked for ASCII only if it is not a cached one.
+    pub(crate) fn attempt<C: ClaimsType>(&self, raw: &[u8], may_fetch: bool) -> Attempt<C> {
         let config = &self.inner.config;
         if raw.len() > config.max_token_bytes {
             return Attempt::Done(Err(InvalidToken::TooLarge.into()));
@@ -256,6 +257,10 @@ impl OidcAuth {
         let provider = &self.inner.provider;
         let guard = provider.keys();
         let Some(keys) = guard.as_ref() else {
+            let raw = match ascii_token(raw) {
+                Ok(raw) => raw,
+                Err(why) => return Attempt::Done(Err(why)),
+            };
             // Reject what no key could save before asking the provider for keys.
             if let Err(why) = parse(raw, &self.claim_rules()) {
                 return Attempt::Done(Err(why.into()));
@@ -270,6 +275,10 @@ impl OidcAuth {
         if let Some(token) = cache::get::<C>(self.inner.id, raw, keys, now) {
             return Attempt::Done(Ok(token));
         }
+        let raw = match ascii_token(raw) {
+            Ok(raw) => raw,
+            Err(why) => return Attempt::Done(Err(why)),
+        };
         match verify(raw, keys, &self.claim_rules(), now) {
             Err(Failure::UnknownKid) => {
                 if let Some(pending) = may_fetch
@@ -330,7 +339,7 @@ impl OidcAuth {
     pub(crate) async fn validate_after<C: ClaimsType>(
         &self,
         pending: PendingFetch,
-        raw: &str,
+        raw: &[u8],
     ) -> Result<IdToken<C>, AuthError> {
         // The outcome is in the provider's state: a failed fetch shows as missing keys.
         let _ = pending.await;
