@@ -2345,6 +2345,80 @@ async fn a_redirect_uri_outside_the_allow_list_is_rejected_at_login() {
 }
 
 #[actix_web::test]
+async fn a_redirect_uri_a_login_could_never_finish_is_refused_at_login() {
+    // No allow-list: these reach the size and character checks (a configured list would
+    // refuse them first). The sealed state carries the redirect URI, and the callback opens
+    // no state above its bound: without these checks the user would log in at the provider
+    // and come back to "Invalid state".
+    let idp = MockIdp::start();
+    let auth = idp.auth_builder().build().unwrap();
+    let app = init_service(attacked_app(auth)).await;
+    let base = "http://localhost:53100/callback?pad=";
+    let at_bound = format!("{base}{}", "a".repeat(2048 - base.len()));
+    let over_bound = format!("{at_bound}a");
+    let refused = [
+        (over_bound.clone(), "redirect_uri is too long", "2049 bytes"),
+        (
+            format!("{base}{}", "a".repeat(20_000)),
+            "redirect_uri is too long",
+            "20 kB",
+        ),
+        (
+            format!("{REDIRECT}\r\nSet-Cookie: session=evil"),
+            "redirect_uri is not a valid URI",
+            "CR LF header injection",
+        ),
+        (
+            format!("{REDIRECT}\u{0}"),
+            "redirect_uri is not a valid URI",
+            "a NUL byte",
+        ),
+        (
+            format!("{REDIRECT}\u{7f}"),
+            "redirect_uri is not a valid URI",
+            "DEL",
+        ),
+        (
+            format!("{REDIRECT}\u{85}"),
+            "redirect_uri is not a valid URI",
+            "a C1 control character",
+        ),
+    ];
+    let before = idp.requests();
+    for (redirect, detail, case) in &refused {
+        let answer = call(
+            &app,
+            TestRequest::get().uri(&format!("{LOGIN}?redirect_uri={}", urlencode(redirect))),
+        )
+        .await;
+        assert_bad_request(&answer, detail, case);
+        assert!(!answer.set_cookie, "{case}");
+    }
+    assert_provider_untouched(&idp, before, "a redirect_uri no login could finish with");
+
+    // At the bound the whole login goes through, and the provider gets that redirect_uri back.
+    let answer = call(
+        &app,
+        TestRequest::get().uri(&format!("{LOGIN}?redirect_uri={}", urlencode(&at_bound))),
+    )
+    .await;
+    assert_eq!(answer.status, StatusCode::FOUND, "{answer:?}");
+    let location = answer.location.expect("a login redirects");
+    assert_eq!(
+        query_value(&location, "redirect_uri").as_deref(),
+        Some(at_bound.as_str())
+    );
+    let state = query_value(&location, "state").expect("a state");
+    answer_login(&idp, &query_value(&location, "nonce").expect("a nonce"));
+    let answer = callback(&app, &state).await;
+    assert_eq!(answer.status, StatusCode::OK, "{answer:?}");
+    let sent = idp
+        .last_request(GrantEndpoint::Token)
+        .expect("a code exchange");
+    assert_eq!(sent.field("redirect_uri"), Some(at_bound.as_str()));
+}
+
+#[actix_web::test]
 async fn a_redirect_uri_outside_the_allow_list_is_rejected_at_logout() {
     let idp = MockIdp::start();
     let app = init_service(attacked_app(guarded(&idp))).await;
