@@ -2419,6 +2419,61 @@ async fn a_redirect_uri_a_login_could_never_finish_is_refused_at_login() {
 }
 
 #[actix_web::test]
+async fn a_post_logout_redirect_uri_with_control_characters_is_refused() {
+    // With the provider's end-session endpoint missing (or the provider down), logout
+    // redirects to the caller's URI itself: it must be a 400, never a response that fails to
+    // build (500) or a header split.
+    for end_session in [false, true] {
+        let idp = MockIdp::start();
+        if !end_session {
+            idp.omit_from_discovery("end_session_endpoint");
+        }
+        let auth = idp.auth_builder().build().unwrap();
+        let app = init_service(attacked_app(auth)).await;
+        for evil in [
+            "http://localhost:53100/\r\nSet-Cookie: session=evil",
+            "http://localhost:53100/\u{0}",
+            "http://localhost:53100/\u{85}",
+        ] {
+            let answer = call(
+                &app,
+                TestRequest::get().uri(&format!(
+                    "/api/auth/v2/logout?post_logout_redirect_uri={}",
+                    urlencode(evil)
+                )),
+            )
+            .await;
+            let case = format!("{evil:?}, end-session endpoint: {end_session}");
+            assert_bad_request(
+                &answer,
+                "post_logout_redirect_uri is not a valid URI",
+                &case,
+            );
+            assert!(!answer.set_cookie, "{case}");
+        }
+        // A plain one still goes where it should.
+        let answer = call(
+            &app,
+            TestRequest::get().uri(&format!(
+                "/api/auth/v2/logout?post_logout_redirect_uri={}",
+                urlencode(REDIRECT)
+            )),
+        )
+        .await;
+        assert_eq!(answer.status, StatusCode::FOUND, "{answer:?}");
+        let location = answer.location.expect("a redirect");
+        if end_session {
+            assert_eq!(
+                query_value(&location, "post_logout_redirect_uri").as_deref(),
+                Some(REDIRECT)
+            );
+        } else {
+            assert_eq!(location, REDIRECT);
+        }
+    }
+}
+
+#[actix_web::test]
 async fn a_redirect_uri_outside_the_allow_list_is_rejected_at_logout() {
     let idp = MockIdp::start();
     let app = init_service(attacked_app(guarded(&idp))).await;

@@ -22,6 +22,12 @@ pub(super) async fn logout(auth: OidcAuth, req: HttpRequest) -> HttpResponse {
     {
         return bad_request("post_logout_redirect_uri is not allowed");
     }
+    // Without an end-session endpoint the value becomes our own `Location` header, where a
+    // control character cannot go (the response would fail to build: a 500 for a client's
+    // mistake). Refused whatever the provider offers, so the answer does not depend on it.
+    if after.is_some_and(|after| after.chars().any(char::is_control)) {
+        return bad_request("post_logout_redirect_uri is not a valid URI");
+    }
     match auth.endpoint("end_session_endpoint").await {
         Ok(end_session) => {
             let hint = query
