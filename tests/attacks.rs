@@ -2418,6 +2418,109 @@ async fn a_redirect_uri_a_login_could_never_finish_is_refused_at_login() {
     assert_eq!(sent.field("redirect_uri"), Some(at_bound.as_str()));
 }
 
+/// Every byte value, placed inside every parameter of every auth route: as a percent-encoded
+/// raw byte and as the character U+00XX (UTF-8, percent-encoded). Whatever the route makes of
+/// it, the answer is the route's own (a 4xx with a JSON `detail`, a redirect, or the upstream's
+/// verdict), never a 500: the class of the logout bug above, searched for systematically.
+#[actix_web::test]
+async fn no_byte_in_any_auth_route_parameter_is_a_server_error() {
+    const ROUTES: [(&str, &str, &[(&str, &str)]); 5] = [
+        (
+            "GET",
+            LOGIN,
+            &[
+                ("redirect_uri", REDIRECT),
+                ("prompt", "login"),
+                ("offline_access", "true"),
+                ("scope", "openid profile"),
+            ],
+        ),
+        (
+            "GET",
+            CALLBACK,
+            &[
+                ("code", "c"),
+                ("state", "oa1.AAAA"),
+                ("error", "access_denied"),
+            ],
+        ),
+        (
+            "GET",
+            "/api/auth/v2/logout",
+            &[
+                ("post_logout_redirect_uri", REDIRECT),
+                ("id_token_hint", "h"),
+            ],
+        ),
+        (
+            "POST",
+            TOKEN,
+            &[
+                ("grant_type", "refresh_token"),
+                ("code", "c"),
+                ("redirect_uri", REDIRECT),
+                ("code_verifier", "v"),
+                ("refresh-token", "r"),
+                ("device-code", "d"),
+            ],
+        ),
+        ("POST", "/api/auth/v2/device", &[("scope", "openid")]),
+    ];
+    let encode = |value: &str| -> String { urlencode(value) };
+    for end_session in [false, true] {
+        let idp = MockIdp::start();
+        if !end_session {
+            idp.omit_from_discovery("end_session_endpoint");
+        }
+        let auth = idp.auth_builder().build().unwrap();
+        let app = init_service(attacked_app(auth)).await;
+        let mut requests = 0;
+        for (method, path, params) in ROUTES {
+            for (index, (name, _)) in params.iter().enumerate() {
+                for byte in 0..=255u8 {
+                    let utf8 = char::from(byte).to_string();
+                    for spelled in [format!("%{byte:02X}"), encode(&utf8)] {
+                        let body: Vec<String> = params
+                            .iter()
+                            .enumerate()
+                            .map(|(i, (key, value))| {
+                                let value = encode(value);
+                                if i == index {
+                                    format!("{key}={value}{spelled}{value}")
+                                } else {
+                                    format!("{key}={value}")
+                                }
+                            })
+                            .collect();
+                        let body = body.join("&");
+                        let request = if method == "GET" {
+                            TestRequest::get().uri(&format!("{path}?{body}"))
+                        } else {
+                            TestRequest::post()
+                                .uri(path)
+                                .insert_header((CONTENT_TYPE, "application/x-www-form-urlencoded"))
+                                .set_payload(body.clone())
+                        };
+                        let answer = call(&app, request).await;
+                        requests += 1;
+                        let case =
+                            format!("{method} {path} {name} with byte {byte:#04x} as {spelled}");
+                        assert_ne!(
+                            answer.status,
+                            StatusCode::INTERNAL_SERVER_ERROR,
+                            "{case}: {answer:?}"
+                        );
+                        if answer.status.is_client_error() {
+                            assert!(answer.json["detail"].is_string(), "{case}: {answer:?}");
+                        }
+                    }
+                }
+            }
+        }
+        assert_eq!(requests, 2 * 256 * 16, "every route, parameter and byte");
+    }
+}
+
 #[actix_web::test]
 async fn a_post_logout_redirect_uri_with_control_characters_is_refused() {
     // With the provider's end-session endpoint missing (or the provider down), logout
