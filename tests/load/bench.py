@@ -79,6 +79,29 @@ SCENARIOS = [
              beside=("/protected", "unknown-kid.txt", 401)),
 ]
 
+# The scenarios each target ratio compares run back to back: the machine's speed drifts over
+# minutes (other guests on the host; wrk's own CPU per request moved by 25 % between scenarios
+# of one run), and a ratio of two loads a minute apart measured the drift as much as the
+# library. Each chain keeps every compared pair adjacent; odd rounds run the chains forwards
+# and even rounds backwards (A B, then B A: a steady drift favours neither side), and the order
+# of the chains rotates from round to round.
+CHAINS = [
+    ["unprotected", "missing"],
+    ["reused", "unprotected_token", "distinct", "baseline"],
+    ["control", "during_flood"],
+    ["claims", "es256", "badsig", "flood"],
+]
+
+
+def round_order(round_no: int) -> list[Scenario]:
+    """The warm scenarios of a round (1-based), in the order described at CHAINS."""
+    by_key = {s.key: s for s in SCENARIOS}
+    shift = (round_no - 1) % len(CHAINS)
+    chains = CHAINS[shift:] + CHAINS[:shift]
+    backwards = round_no % 2 == 0
+    return [by_key[key] for chain in chains
+            for key in (reversed(chain) if backwards else chain)]
+
 
 def log(message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
@@ -497,7 +520,7 @@ def loadavg() -> str:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--duration", type=float, default=10.0,
                         help="seconds of load per scenario (default 10)")
     parser.add_argument("--connections", type=int, default=32)
@@ -562,12 +585,9 @@ def main() -> int:
                 results.flush()
 
             record({"meta": meta})
-            others = [s for s in SCENARIOS if s.kind != "cold"]
             cold = [s for s in SCENARIOS if s.kind == "cold"]
             for round_no in range(1, args.rounds + 1):
-                # Rotate the order each round, so no scenario always follows the same one.
-                shift = (round_no - 1) % len(others)
-                order = cold + others[shift:] + others[:shift]
+                order = cold + round_order(round_no)
                 for target in targets:
                     for scenario in order:
                         if scenario.rust_only and not isinstance(target, RustTarget):

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The HTTP load benchmark of oidc-actix, in one command (see BENCHMARKS.md):
 #
-#   tests/load/run.sh                  # full run: 3 rounds x 10 s per scenario, oidc-actix only
+#   tests/load/run.sh                  # full run: 5 rounds x 10 s per scenario, oidc-actix only
 #   tests/load/run.sh --python         # the same with py-oidc-auth (FastAPI, Flask) beside it
 #   tests/load/run.sh --quick          # smoke check: 2 rounds x 3 s
 #   tests/load/run.sh --rounds 5 --duration 20
