@@ -1994,6 +1994,7 @@ async fn two_authorization_headers_are_rejected() {
 
 const LOGIN: &str = "/api/auth/v2/login";
 const CALLBACK: &str = "/api/auth/v2/callback";
+const LOGOUT: &str = "/api/auth/v2/logout";
 const TOKEN: &str = "/api/auth/v2/token";
 const REDIRECT: &str = "http://localhost:53100/callback";
 
@@ -2010,11 +2011,7 @@ fn query_value(url: &str, name: &str) -> Option<String> {
 
 /// Starts a login; the sealed state and the nonce the provider was given.
 async fn start_login(app: &impl TestService) -> (String, String) {
-    let answer = call(
-        app,
-        TestRequest::get().uri(&format!("{LOGIN}?redirect_uri={}", urlencode(REDIRECT))),
-    )
-    .await;
+    let answer = login(app, REDIRECT).await;
     assert_eq!(answer.status, StatusCode::FOUND, "{answer:?}");
     let location = answer.location.expect("a login redirects");
     (
@@ -2023,12 +2020,21 @@ async fn start_login(app: &impl TestService) -> (String, String) {
     )
 }
 
+/// `GET login?redirect_uri=…`.
+async fn login(app: &impl TestService, redirect_uri: &str) -> Answer {
+    let query = format!("redirect_uri={}", urlencode(redirect_uri));
+    call(app, TestRequest::get().uri(&format!("{LOGIN}?{query}"))).await
+}
+
+/// `GET logout?post_logout_redirect_uri=…`.
+async fn logout(app: &impl TestService, after: &str) -> Answer {
+    let query = format!("post_logout_redirect_uri={}", urlencode(after));
+    call(app, TestRequest::get().uri(&format!("{LOGOUT}?{query}"))).await
+}
+
 async fn callback(app: &impl TestService, state: &str) -> Answer {
-    call(
-        app,
-        TestRequest::get().uri(&format!("{CALLBACK}?code=c&state={}", urlencode(state))),
-    )
-    .await
+    let query = format!("code=c&state={}", urlencode(state));
+    call(app, TestRequest::get().uri(&format!("{CALLBACK}?{query}"))).await
 }
 
 /// The token route with `code_verifier` = a sealed state, as py-oidc-auth-client sends it.
@@ -2287,11 +2293,7 @@ async fn a_redirect_uri_outside_the_allow_list_is_rejected_at_login() {
     let idp = MockIdp::start();
     let app = init_service(attacked_app(guarded(&idp))).await;
     for evil in evil_redirects() {
-        let answer = call(
-            &app,
-            TestRequest::get().uri(&format!("{LOGIN}?redirect_uri={}", urlencode(evil))),
-        )
-        .await;
+        let answer = login(&app, evil).await;
         assert_bad_request(&answer, "redirect_uri is not allowed", evil);
         assert!(!answer.set_cookie, "{evil}");
     }
@@ -2303,11 +2305,7 @@ async fn a_redirect_uri_outside_the_allow_list_is_rejected_at_login() {
         "https://app.example.org/cb",
         "https://partner.example/cb",
     ] {
-        let answer = call(
-            &app,
-            TestRequest::get().uri(&format!("{LOGIN}?redirect_uri={}", urlencode(allowed))),
-        )
-        .await;
+        let answer = login(&app, allowed).await;
         assert_eq!(answer.status, StatusCode::FOUND, "{allowed}: {answer:?}");
         let location = answer.location.unwrap();
         assert!(location.starts_with(idp.issuer()), "{location}");
@@ -2386,22 +2384,14 @@ async fn a_redirect_uri_a_login_could_never_finish_is_refused_at_login() {
     ];
     let before = idp.requests();
     for (redirect, detail, case) in &refused {
-        let answer = call(
-            &app,
-            TestRequest::get().uri(&format!("{LOGIN}?redirect_uri={}", urlencode(redirect))),
-        )
-        .await;
+        let answer = login(&app, redirect).await;
         assert_bad_request(&answer, detail, case);
         assert!(!answer.set_cookie, "{case}");
     }
     assert_provider_untouched(&idp, before, "a redirect_uri no login could finish with");
 
     // At the bound the whole login goes through, and the provider gets that redirect_uri back.
-    let answer = call(
-        &app,
-        TestRequest::get().uri(&format!("{LOGIN}?redirect_uri={}", urlencode(&at_bound))),
-    )
-    .await;
+    let answer = login(&app, &at_bound).await;
     assert_eq!(answer.status, StatusCode::FOUND, "{answer:?}");
     let location = answer.location.expect("a login redirects");
     assert_eq!(
@@ -2418,13 +2408,30 @@ async fn a_redirect_uri_a_login_could_never_finish_is_refused_at_login() {
     assert_eq!(sent.field("redirect_uri"), Some(at_bound.as_str()));
 }
 
+/// The attacked app on a provider with or without an end-session endpoint (without one, logout
+/// redirects to the caller's URI itself). Keep the provider for as long as the app.
+async fn app_with_end_session(end_session: bool) -> (MockIdp, impl TestService) {
+    let idp = MockIdp::start();
+    if !end_session {
+        idp.omit_from_discovery("end_session_endpoint");
+    }
+    let auth = idp.auth_builder().build().unwrap();
+    (idp, init_service(attacked_app(auth)).await)
+}
+
 /// Every byte value, placed inside every parameter of every auth route: as a percent-encoded
 /// raw byte and as the character U+00XX (UTF-8, percent-encoded). Whatever the route makes of
 /// it, the answer is the route's own (a 4xx with a JSON `detail`, a redirect, or the upstream's
 /// verdict), never a 500: the class of the logout bug above, searched for systematically.
 #[actix_web::test]
 async fn no_byte_in_any_auth_route_parameter_is_a_server_error() {
-    const ROUTES: [(&str, &str, &[(&str, &str)]); 5] = [
+    /// Method, path, and each parameter with a plausible value.
+    type Route = (
+        &'static str,
+        &'static str,
+        &'static [(&'static str, &'static str)],
+    );
+    const ROUTES: [Route; 5] = [
         (
             "GET",
             LOGIN,
@@ -2446,7 +2453,7 @@ async fn no_byte_in_any_auth_route_parameter_is_a_server_error() {
         ),
         (
             "GET",
-            "/api/auth/v2/logout",
+            LOGOUT,
             &[
                 ("post_logout_redirect_uri", REDIRECT),
                 ("id_token_hint", "h"),
@@ -2466,25 +2473,19 @@ async fn no_byte_in_any_auth_route_parameter_is_a_server_error() {
         ),
         ("POST", "/api/auth/v2/device", &[("scope", "openid")]),
     ];
-    let encode = |value: &str| -> String { urlencode(value) };
     for end_session in [false, true] {
-        let idp = MockIdp::start();
-        if !end_session {
-            idp.omit_from_discovery("end_session_endpoint");
-        }
-        let auth = idp.auth_builder().build().unwrap();
-        let app = init_service(attacked_app(auth)).await;
+        let (_idp, app) = app_with_end_session(end_session).await;
         let mut requests = 0;
         for (method, path, params) in ROUTES {
             for (index, (name, _)) in params.iter().enumerate() {
                 for byte in 0..=255u8 {
                     let utf8 = char::from(byte).to_string();
-                    for spelled in [format!("%{byte:02X}"), encode(&utf8)] {
+                    for spelled in [format!("%{byte:02X}"), urlencode(&utf8)] {
                         let body: Vec<String> = params
                             .iter()
                             .enumerate()
                             .map(|(i, (key, value))| {
-                                let value = encode(value);
+                                let value = urlencode(value);
                                 if i == index {
                                     format!("{key}={value}{spelled}{value}")
                                 } else {
@@ -2527,25 +2528,13 @@ async fn a_post_logout_redirect_uri_with_control_characters_is_refused() {
     // redirects to the caller's URI itself: it must be a 400, never a response that fails to
     // build (500) or a header split.
     for end_session in [false, true] {
-        let idp = MockIdp::start();
-        if !end_session {
-            idp.omit_from_discovery("end_session_endpoint");
-        }
-        let auth = idp.auth_builder().build().unwrap();
-        let app = init_service(attacked_app(auth)).await;
+        let (_idp, app) = app_with_end_session(end_session).await;
         for evil in [
             "http://localhost:53100/\r\nSet-Cookie: session=evil",
             "http://localhost:53100/\u{0}",
             "http://localhost:53100/\u{85}",
         ] {
-            let answer = call(
-                &app,
-                TestRequest::get().uri(&format!(
-                    "/api/auth/v2/logout?post_logout_redirect_uri={}",
-                    urlencode(evil)
-                )),
-            )
-            .await;
+            let answer = logout(&app, evil).await;
             let case = format!("{evil:?}, end-session endpoint: {end_session}");
             assert_bad_request(
                 &answer,
@@ -2555,14 +2544,7 @@ async fn a_post_logout_redirect_uri_with_control_characters_is_refused() {
             assert!(!answer.set_cookie, "{case}");
         }
         // A plain one still goes where it should.
-        let answer = call(
-            &app,
-            TestRequest::get().uri(&format!(
-                "/api/auth/v2/logout?post_logout_redirect_uri={}",
-                urlencode(REDIRECT)
-            )),
-        )
-        .await;
+        let answer = logout(&app, REDIRECT).await;
         assert_eq!(answer.status, StatusCode::FOUND, "{answer:?}");
         let location = answer.location.expect("a redirect");
         if end_session {
@@ -2586,14 +2568,7 @@ async fn a_redirect_uri_outside_the_allow_list_is_rejected_at_logout() {
         "http://localhost:53100/callback",
     ]);
     for evil in evil {
-        let answer = call(
-            &app,
-            TestRequest::get().uri(&format!(
-                "/api/auth/v2/logout?post_logout_redirect_uri={}",
-                urlencode(evil)
-            )),
-        )
-        .await;
+        let answer = logout(&app, evil).await;
         assert_bad_request(&answer, "post_logout_redirect_uri is not allowed", evil);
     }
     assert_provider_untouched(
@@ -2602,14 +2577,7 @@ async fn a_redirect_uri_outside_the_allow_list_is_rejected_at_logout() {
         "a foreign post_logout_redirect_uri",
     );
     for allowed in ["https://partner.example/bye", "https://app.example.org/"] {
-        let answer = call(
-            &app,
-            TestRequest::get().uri(&format!(
-                "/api/auth/v2/logout?post_logout_redirect_uri={}",
-                urlencode(allowed)
-            )),
-        )
-        .await;
+        let answer = logout(&app, allowed).await;
         assert_eq!(answer.status, StatusCode::FOUND, "{allowed}");
         let location = answer.location.unwrap();
         assert_eq!(
