@@ -6,7 +6,7 @@
 use std::fmt;
 
 use actix_web::http::StatusCode;
-use actix_web::http::header::{self, ContentType, HeaderValue};
+use actix_web::http::header::{self, HeaderValue};
 use actix_web::web::Bytes;
 use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
@@ -168,7 +168,11 @@ impl ResponseError for AuthError {
             // constant bytes, nothing formatted or serialised.
             return HttpResponse::Unauthorized()
                 .insert_header((header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer")))
-                .content_type(ContentType::json())
+                // `ContentType::json()` would format the MIME type into a new value each time.
+                .insert_header((
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("application/json"),
+                ))
                 .body(Bytes::from_static(br#"{"detail":"Not authenticated"}"#));
         }
         let mut response = detail_response(self.status_code(), &self.to_string());
