@@ -50,9 +50,14 @@ class Scenario:
     # Every request should carry a token not sent before (the file holds many).
     fresh_tokens: bool = False
     # "wrk": one client; "pair": this client (16 connections) beside a second one (16
-    # connections) sending `beside`; "cold": a fresh process and 32 concurrent first requests.
+    # connections) sending `beside`; "cold": a fresh process and 32 concurrent first requests;
+    # "alternating": one client alternating in PHASE_MS slices between this request (side A)
+    # and `other` (side B), counting the requests of each slice (see wrk.lua);
+    # "alternating_pair": this client (16 connections, the same request throughout) beside a
+    # second one (16 connections) alternating between `beside` (A) and `other` (B).
     kind: str = "wrk"
     beside: Optional[tuple[str, Optional[str], int]] = None
+    other: Optional[tuple[str, Optional[str], int]] = None
 
 
 SCENARIOS = [
@@ -77,7 +82,26 @@ SCENARIOS = [
              beside=("/protected", None, 401)),
     Scenario("during_flood", "/protected", "rs256.txt", 200, kind="pair",
              beside=("/protected", "unknown-kid.txt", 401)),
+    # The target ratios measured in alternating slices (BENCHMARKS.md, "Targets"): both sides
+    # meet the same machine, which separate 10 s loads do not on a shared host.
+    # The instrument itself: the same request on both sides must measure 1.
+    Scenario("alt_same", "/public", "rs256.txt", 200, rust_only=True, kind="alternating",
+             other=("/public", "rs256.txt", 200)),
+    Scenario("alt_hit", "/protected", "rs256.txt", 200, rust_only=True, kind="alternating",
+             other=("/public", "rs256.txt", 200)),
+    Scenario("alt_missing", "/protected", None, 401, rust_only=True, kind="alternating",
+             other=("/public", None, 200)),
+    Scenario("alt_new", "/protected", "distinct-rs256.txt", 200, rust_only=True,
+             kind="alternating", other=("/baseline", "distinct-rs256.txt", 200)),
+    Scenario("alt_flood", "/protected", "rs256.txt", 200, rust_only=True,
+             kind="alternating_pair", beside=("/protected", "unknown-kid.txt", 401),
+             other=("/protected", None, 401)),
 ]
+
+# The slice of an alternating measurement: long enough that the 32 requests in flight at a
+# switch are under 1 % of a slice's requests, short enough that the host's speed (which jumps
+# every 0.1–5 s here) is nearly the same for the two sides of a ratio.
+PHASE_MS = 100
 
 # The scenarios each target ratio compares run back to back: the machine's speed drifts over
 # minutes (other guests on the host; wrk's own CPU per request moved by 25 % between scenarios
@@ -90,6 +114,7 @@ CHAINS = [
     ["reused", "unprotected_token", "distinct", "baseline"],
     ["control", "during_flood"],
     ["claims", "es256", "badsig", "flood"],
+    ["alt_same", "alt_hit", "alt_missing", "alt_new", "alt_flood"],
 ]
 
 
@@ -337,10 +362,15 @@ class FlaskTarget(Target):
 # --- load ------------------------------------------------------------------------------------
 
 def start_wrk(url: str, path: str, tokens: Optional[Path], threads: int, connections: int,
-              duration: float) -> subprocess.Popen:
+              duration: float, alternate: Optional[tuple[str, Optional[Path]]] = None
+              ) -> subprocess.Popen:
+    """wrk on one request, or alternating in PHASE_MS slices with `alternate` (path, tokens)."""
     argv = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration:g}s", "--timeout", "5s",
             "-s", str(WRK_SCRIPT), url + path, "--", str(tokens) if tokens else "-",
             str(threads)]
+    if alternate:
+        path_b, tokens_b = alternate
+        argv += [path_b, str(tokens_b) if tokens_b else "-", str(PHASE_MS)]
     return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
@@ -379,6 +409,37 @@ def token_path(idp: MockIdp, name: Optional[str]) -> Optional[Path]:
     return idp.tokens / name if name else None
 
 
+def phase_ratio(raw: dict, connections: int, expect: tuple[int, int]) -> dict:
+    """Side A's requests per slice ÷ side B's, over the whole slices of an alternating wrk run
+    (even phase numbers are A), with the spread of the ratio over ten consecutive blocks and a
+    check of the statuses: wrk counts every status above 399, so the count must match the
+    requests sent on the sides expecting one, within the requests in flight at the end."""
+    phases = raw["phases"]
+    sent = [sum(n for k, n in phases if k % 2 == side) for side in (0, 1)]
+    erring = sum(sent[side] for side in (0, 1) if expect[side] >= 400)
+    whole = phases[1:-1]
+
+    def ratio(slices: list) -> Optional[float]:
+        a = [n for k, n in slices if k % 2 == 0]
+        b = [n for k, n in slices if k % 2 == 1]
+        if not a or not b or not sum(b):
+            return None
+        return (sum(a) / len(a)) / (sum(b) / len(b))
+
+    blocks = [ratio(whole[i * len(whole) // 10:(i + 1) * len(whole) // 10]) for i in range(10)]
+    blocks = [r for r in blocks if r is not None]
+    slice_s = PHASE_MS / 1000
+    return {
+        "ratio": ratio(whole),
+        "ratio_blocks": blocks,
+        "phases": len(whole),
+        "rps_a": sum(n for k, n in whole if k % 2 == 0) / (slice_s * max(1, len(whole[::2]))),
+        "rps_b": sum(n for k, n in whole if k % 2 == 1) / (slice_s * max(1, len(whole[1::2]))),
+        "sent": sent,
+        "wrong_status": max(0, abs(raw["errors"]["status"] - erring) - connections),
+    }
+
+
 def settle(target: Target, idp: MockIdp, limit: float = 60.0) -> float:
     """Waits until the target is idle (a previous load can leave a backlog of queued requests,
     which would otherwise run into the next measurement): its CPU time and the provider's
@@ -404,7 +465,32 @@ def measure(target: Target, idp: MockIdp, scenario: Scenario, args) -> dict:
     pids = target.pids()
     before, cpu_before, client_before = idp.counts(), cpu_seconds(pids), children_cpu()
     began = time.monotonic()
-    if scenario.kind == "pair":
+    if scenario.kind == "alternating":
+        path, tokens, expect_b = scenario.other
+        raw = finish_wrk(start_wrk(target.url, scenario.path, token_path(idp, scenario.tokens),
+                                   args.threads, args.connections, args.duration,
+                                   alternate=(path, token_path(idp, tokens))))
+        result = {**summarize(raw, 200), **phase_ratio(raw, args.connections,
+                                                       (scenario.expect, expect_b))}
+        total_requests = result["requests"]
+    elif scenario.kind == "alternating_pair":
+        # The valid client sends the same request in both kinds of slice and counts its
+        # requests per slice; the flood beside it switches with it (the same clock).
+        half = max(1, args.connections // 2)
+        valid_tokens = token_path(idp, scenario.tokens)
+        valid = start_wrk(target.url, scenario.path, valid_tokens, 1, half, args.duration,
+                          alternate=(scenario.path, valid_tokens))
+        (path, tokens, expect_a), (path_b, tokens_b, expect_b) = scenario.beside, scenario.other
+        other = start_wrk(target.url, path, token_path(idp, tokens), 1, half, args.duration,
+                          alternate=(path_b, token_path(idp, tokens_b)))
+        raw = finish_wrk(valid)
+        result = {**summarize(raw, scenario.expect),
+                  **phase_ratio(raw, half, (scenario.expect, scenario.expect))}
+        raw_other = finish_wrk(other)
+        result["beside"] = {**summarize(raw_other, expect_a),
+                            **phase_ratio(raw_other, half, (expect_a, expect_b))}
+        total_requests = result["requests"] + result["beside"]["requests"]
+    elif scenario.kind == "pair":
         half = max(1, args.connections // 2)
         valid = start_wrk(target.url, scenario.path, token_path(idp, scenario.tokens), 1, half,
                           args.duration)

@@ -31,10 +31,19 @@ TITLES = {
     "during_flood": "valid reused, during an unknown-kid flood ¹",
 }
 ORDER = list(TITLES)
+# The measurements in alternating slices (bench.py, PHASE_MS): side A ÷ side B.
+ALTERNATING = {
+    "alt_same": "unprotected ÷ unprotected, the same request (the instrument: 1 expected)",
+    "alt_hit": "valid RS256 token, reused ÷ unprotected, the same request",
+    "alt_missing": "missing token (401) ÷ unprotected (no header either)",
+    "alt_new": "valid RS256, every token new ÷ hand-written extractor, every token new",
+    "alt_flood": "valid reused (16 connections) beside an unknown-kid flood ÷ beside a "
+                 "missing-token flood (16 connections)",
+}
 TARGETS = ["oidc-actix", "fastapi", "flask"]
 # Scenarios in which a provider with cached keys must see no request at all.
 STEADY = ["unprotected", "unprotected_token", "baseline", "reused", "distinct", "es256", "claims", "missing",
-          "badsig", "control"]
+          "badsig", "control", "alt_same", "alt_hit", "alt_missing", "alt_new"]
 
 
 def load(path: Path) -> list[dict]:
@@ -64,6 +73,10 @@ def one_line(e: dict) -> str:
     if e["scenario"] == "cold":
         return (f"{head} {e['ok']}/{e['requests']} answered 200, slowest {e['max_ms']:.1f} ms, "
                 f"IdP discovery {e['idp']['discovery']} jwks {e['idp']['jwks']}")
+    if "ratio" in e:
+        return (f"{head} A ÷ B {e['ratio']:.3f} ({e['rps_a']:,.0f} ÷ {e['rps_b']:,.0f} req/s, "
+                f"{e['phases']} slices)  IdP {e['idp']['total']}"
+                + (f"  WRONG STATUS x{e['wrong_status']}" if e["wrong_status"] else ""))
     text = (f"{head} {e['rps']:>9,.0f} req/s  p50 {e['p50_ms']:.2f} ms  p99 {e['p99_ms']:.2f} ms"
             f"  IdP {e['idp']['total']}  RSS {e['rss_kib'] / 1024:.1f} MiB")
     if "beside" in e:
@@ -172,6 +185,24 @@ def flood_table(entries: list[dict], target: str) -> list[str]:
     return lines
 
 
+def alternating_table(entries: list[dict]) -> list[str]:
+    """Every alternating measurement of oidc-actix: the ratio of each round, with its spread
+    over ten consecutive blocks of slices (min–max), and the two sides' requests/s."""
+    lines = ["| A ÷ B | per round: ratio [blocks min–max] | median | A requests/s | "
+             "B requests/s |", "|---|---|---|---|---|"]
+    for key, title in ALTERNATING.items():
+        rows = [e for e in by(entries, "oidc-actix", key) if e.get("ratio")]
+        if not rows:
+            continue
+        rounds = " · ".join(
+            f"{e['ratio']:.3f} [{min(e['ratio_blocks']):.2f}–{max(e['ratio_blocks']):.2f}]"
+            for e in rows)
+        lines.append(f"| {title} | {rounds} | {statistics.median(e['ratio'] for e in rows):.3f} "
+                     f"| {spread([e['rps_a'] for e in rows], ',.0f')} "
+                     f"| {spread([e['rps_b'] for e in rows], ',.0f')} |")
+    return lines if len(lines) > 2 else []
+
+
 def notes(entries: list[dict]) -> list[str]:
     out = []
     for e in entries:
@@ -183,7 +214,8 @@ def notes(entries: list[dict]) -> list[str]:
             out.append(f"- {where}: {e['socket_errors']} socket errors or timeouts (wrk)")
         beside = e.get("beside")
         if beside and beside.get("wrong_status"):
-            out.append(f"- {where}: {beside['wrong_status']} flood responses were not 401")
+            out.append(f"- {where}: {beside['wrong_status']} flood responses had another "
+                       "status than expected")
         if e.get("first_use") is not None and e["first_use"] < 1:
             out.append(f"- {where}: only {e['first_use']:.0%} of the requests carried a token "
                        f"not sent before ({e['tokens']} tokens for {e['requests']} requests; "
@@ -221,19 +253,45 @@ def targets_table(entries: list[dict], meta: dict) -> list[str]:
         if values:
             rows.append((name, spread(values, ".2f"), "—", "—"))
 
+    def alternating_row(name, key, limit) -> bool:
+        """The target from the alternating measurement, if the run has one."""
+        values = [e["ratio"] for e in by(entries, rust, key) if e.get("ratio")]
+        if values:
+            rows.append((name, spread(values, ".3f"), f"≥ {limit:g}",
+                         verdict(median(values), limit, True)))
+        return bool(values)
+
+    def target_row(name, key, a, b, limit):
+        """A target ratio: from the alternating measurement when the run has it (the separate
+        loads then give information), from separate loads otherwise (runs before it)."""
+        if alternating_row(f"{name}, in alternating slices", key, limit):
+            values = per_round_ratio(entries, rust, a, rust, b)
+            if values:
+                rows.append((f"  the same from separate {meta.get('duration_s', 10):g} s "
+                             "loads (information)", spread(values, ".2f"), "—", "—"))
+            cost = lambda e: e["cpu_us_per_request"]  # noqa: E731
+            by_cpu = per_round_ratio(entries, rust, b, rust, a, cost, cost)
+            if by_cpu:
+                rows.append(("  the same from separate loads, by server CPU per request "
+                             "(information)", spread(by_cpu, ".2f"), "—", "—"))
+        else:
+            ratio_row(name, a, b, limit)
+
     # A request with a token is ~800 bytes bigger than one without; the unprotected route is
     # measured both ways, and a route is compared with the unprotected route receiving the same
     # request (see BENCHMARKS.md, "Targets").
-    ratio_row("cache hit ÷ unprotected, same request", "reused", "unprotected_token", 0.95)
+    target_row("cache hit ÷ unprotected, same request", "alt_hit", "reused",
+               "unprotected_token", 0.95)
     info_row("cache hit ÷ unprotected without the token header (information)", "reused",
              "unprotected")
-    ratio_row("missing token ÷ unprotected (same request: no header)", "missing",
-              "unprotected", 0.95)
+    target_row("missing token ÷ unprotected (same request: no header)", "alt_missing",
+               "missing", "unprotected", 0.95)
     ratio_row("every token new ÷ unprotected, same-size request", "distinct",
               "unprotected_token", 0.30)
     info_row("every token new ÷ unprotected without the token header (information)",
              "distinct", "unprotected")
-    ratio_row("every token new ÷ hand-written extractor", "distinct", "baseline", 1.0)
+    target_row("every token new ÷ hand-written extractor", "alt_new", "distinct", "baseline",
+               1.0)
     info_row("the token header's cost: unprotected with ÷ without (information)",
              "unprotected_token", "unprotected")
     if by(entries, "fastapi", "reused"):
@@ -254,17 +312,23 @@ def targets_table(entries: list[dict], meta: dict) -> list[str]:
     duration = meta.get("duration_s", 10)
     cooldown = meta.get("jwks_refetch_cooldown_s", 30)
     allowed = 1 + int(duration // cooldown)
-    floods = by(entries, rust, "flood") + by(entries, rust, "during_flood")
+    floods = by(entries, rust, "flood") + by(entries, rust, "during_flood") + \
+        by(entries, rust, "alt_flood")
     if floods:
         fetches = [e["idp"]["jwks"] for e in floods]
         worst = max(fetches)
         rows.append((f"JWKS fetches per {duration:g} s unknown-kid flood (cooldown {cooldown} s)",
                      f"max {worst} (per flood: {', '.join(map(str, fetches))})",
                      f"≤ {allowed}", verdict(worst, allowed, False)))
+    flood_name = "valid traffic during the flood ÷ without (beside a missing-token flood)"
     values = per_round_ratio(entries, rust, "during_flood", rust, "control")
-    rows.append(("valid traffic during the flood ÷ without (beside a missing-token flood)",
-                 spread(values, ".2f") if values else "—", "≥ 0.8",
-                 verdict(median(values), 0.8, True)))
+    if alternating_row(f"{flood_name}, in alternating slices", "alt_flood", 0.8):
+        if values:
+            rows.append((f"  the same from separate {duration:g} s loads (information)",
+                         spread(values, ".2f"), "—", "—"))
+    else:
+        rows.append((flood_name, spread(values, ".2f") if values else "—", "≥ 0.8",
+                     verdict(median(values), 0.8, True)))
     cold = by(entries, rust, "cold")
     if cold:
         exact = all(e["idp"]["discovery"] == 1 and e["idp"]["jwks"] == 1
@@ -313,6 +377,9 @@ def render(entries: list[dict], meta: dict) -> str:
         *targets_table(entries, meta),
         "",
     ]
+    alternating = alternating_table(entries)
+    if alternating:
+        out += ["### Alternating measurements (oidc-actix)", "", *alternating, ""]
     names = {e["target"]: e.get("label", e["target"]) for e in entries}
     for target in TARGETS:
         if target not in names:
