@@ -8,7 +8,6 @@
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 use std::sync::Arc;
-use std::time::Instant;
 
 use aws_lc_rs::signature::{self, ParsedPublicKey, VerificationAlgorithm};
 use base64::Engine as _;
@@ -116,7 +115,9 @@ pub(crate) struct KeySet {
     /// The only key, when the set has exactly one: tokens without `kid` may use it.
     only: Option<Arc<VerificationKey>>,
     pub(crate) issuer: String,
-    pub(crate) fetched_at: Instant,
+    /// When the set was fetched: wall-clock seconds since the epoch, the clock every request
+    /// reads anyway for `exp`, so that a request reads the clock once.
+    pub(crate) fetched_at: f64,
     /// Distinguishes key sets, so caches can drop what an older set vouched for.
     pub(crate) generation: u64,
 }
@@ -335,7 +336,7 @@ pub(crate) fn key_set_from_jwks(
         by_kid,
         only,
         issuer,
-        fetched_at: Instant::now(),
+        fetched_at: crate::verify::now(),
         generation,
     })
 }

@@ -134,8 +134,10 @@ impl Provider {
     }
 
     /// Starts a background refresh if `keys` has outlived its TTL (rate-limited without a lock).
-    pub(crate) fn refresh_if_stale(self: &Arc<Self>, keys: &KeySet) {
-        if keys.fetched_at.elapsed() < self.ttl {
+    /// `now` is the request's reading of the wall clock (see [`KeySet::fetched_at`]); a clock
+    /// set back to before the fetch counts as stale too, and that refresh restarts the age.
+    pub(crate) fn refresh_if_stale(self: &Arc<Self>, keys: &KeySet, now: f64) {
+        if !outlived(keys.fetched_at, now, self.ttl) {
             return;
         }
         let now_ms = self.epoch.elapsed().as_millis() as u64;
@@ -295,5 +297,26 @@ impl Drop for FetchGuard {
     fn drop(&mut self) {
         let outcome = self.outcome.take().unwrap_or(Err(ProviderError::Abandoned));
         self.provider.finish(&outcome);
+    }
+}
+
+/// Whether a key set fetched at `fetched_at` is past `ttl` at `now` (wall-clock seconds), or
+/// the clock has been set back to before its fetch.
+fn outlived(fetched_at: f64, now: f64, ttl: Duration) -> bool {
+    !(0.0..ttl.as_secs_f64()).contains(&(now - fetched_at))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_key_set_is_stale_past_its_ttl_and_when_the_clock_went_back() {
+        let ttl = Duration::from_secs(900);
+        let fetched = 1_800_000_000.0;
+        assert!(!outlived(fetched, fetched, ttl));
+        assert!(!outlived(fetched, fetched + 899.9, ttl));
+        assert!(outlived(fetched, fetched + 900.0, ttl));
+        assert!(outlived(fetched, fetched - 0.5, ttl));
     }
 }

@@ -270,8 +270,8 @@ impl OidcAuth {
                 None => Attempt::Done(Err(AuthError::ProviderUnavailable)),
             };
         };
-        provider.refresh_if_stale(keys);
         let now = now();
+        provider.refresh_if_stale(keys, now);
         if let Some(token) = cache::get::<C>(self.inner.id, raw, keys, now) {
             return Attempt::Done(Ok(token));
         }

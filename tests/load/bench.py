@@ -428,13 +428,18 @@ def phase_ratio(raw: dict, connections: int, expect: tuple[int, int]) -> dict:
 
     blocks = [ratio(whole[i * len(whole) // 10:(i + 1) * len(whole) // 10]) for i in range(10)]
     blocks = [r for r in blocks if r is not None]
-    slice_s = PHASE_MS / 1000
+
+    def rps(side: int) -> float:
+        counts = [n for k, n in whole if k % 2 == side]
+        return sum(counts) / (PHASE_MS / 1000 * max(1, len(counts)))
+
     return {
         "ratio": ratio(whole),
         "ratio_blocks": blocks,
         "phases": len(whole),
-        "rps_a": sum(n for k, n in whole if k % 2 == 0) / (slice_s * max(1, len(whole[::2]))),
-        "rps_b": sum(n for k, n in whole if k % 2 == 1) / (slice_s * max(1, len(whole[1::2]))),
+        "slices": whole,
+        "rps_a": rps(0),
+        "rps_b": rps(1),
         "sent": sent,
         "wrong_status": max(0, abs(raw["errors"]["status"] - erring) - connections),
     }
