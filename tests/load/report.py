@@ -217,7 +217,7 @@ def notes(entries: list[dict]) -> list[str]:
             out.append(f"- {where}: {beside['wrong_status']} flood responses had another "
                        "status than expected")
         if e.get("first_use") is not None and e["first_use"] < 1:
-            out.append(f"- {where}: only {e['first_use']:.0%} of the requests carried a token "
+            out.append(f"- {where}: only {e['first_use']:.1%} of the requests carried a token "
                        f"not sent before ({e['tokens']} tokens for {e['requests']} requests; "
                        f"raise --tokens-per-second)")
         if e["scenario"] == "cold" and e["ok"] != e["requests"]:
