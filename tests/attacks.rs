@@ -2586,3 +2586,42 @@ async fn a_redirect_uri_outside_the_allow_list_is_rejected_at_logout() {
         );
     }
 }
+
+/// A provider whose redirect endpoints carry whitespace or control characters (misconfigured,
+/// or hostile: a CR LF to split our response and set a cookie). Those endpoints count as
+/// absent: login answers the missing endpoint's 502, logout falls back to the caller's URI,
+/// and nothing of the value reaches a header; bearer tokens keep validating.
+#[actix_web::test]
+async fn provider_endpoints_with_control_characters_never_reach_a_header() {
+    for suffix in ["\r\nSet-Cookie: pwned=1", "\u{0}", " x", "\u{85}"] {
+        let idp = MockIdp::start();
+        for member in ["authorization_endpoint", "end_session_endpoint"] {
+            let value = format!("{}{suffix}", idp.url("/endpoint"));
+            idp.set_discovery_member(member, json!(value));
+        }
+        let app = init_service(attacked_app(idp.auth_builder().build().unwrap())).await;
+
+        let answer = login(&app, REDIRECT).await;
+        assert_eq!(
+            answer.status,
+            StatusCode::BAD_GATEWAY,
+            "{suffix:?}: {answer:?}"
+        );
+        assert_eq!(
+            answer.detail(),
+            "OIDC endpoint 'authorization_endpoint' not found in discovery."
+        );
+        assert!(
+            answer.location.is_none() && !answer.set_cookie,
+            "{answer:?}"
+        );
+
+        let answer = logout(&app, REDIRECT).await;
+        assert_eq!(answer.status, StatusCode::FOUND, "{suffix:?}: {answer:?}");
+        assert_eq!(answer.location.as_deref(), Some(REDIRECT));
+        assert!(!answer.set_cookie, "{answer:?}");
+
+        let token = idp.token().sub("alice").sign();
+        assert_eq!(bearer(&app, "/whoami", &token).await.status, StatusCode::OK);
+    }
+}

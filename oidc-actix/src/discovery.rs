@@ -34,16 +34,47 @@ impl ProviderMetadata {
                 return Err(FetchError::Invalid(format!("`{name}` is not a string")));
             }
         }
+        for name in URL_MEMBERS {
+            if let Some(value) = document.get(name).and_then(Value::as_str)
+                && !value.is_empty()
+                && !usable_url(value)
+            {
+                log::warn!(
+                    "oidc-actix: the provider's `{name}` holds whitespace or control characters; \
+                     treated as absent"
+                );
+            }
+        }
         Ok(Self { document })
     }
 
-    /// A string member such as `token_endpoint`, if present and non-empty.
+    /// A string member such as `token_endpoint`, if present and non-empty. A URL member (see
+    /// [`URL_MEMBERS`]) with whitespace or control characters counts as absent: it would become
+    /// a request URL or, for the login and logout redirects, our own `Location` header, where
+    /// a CR LF would split the response and a control character makes it fail to build.
     pub(crate) fn endpoint(&self, name: &str) -> Option<&str> {
         self.document
             .get(name)
             .and_then(Value::as_str)
             .filter(|s| !s.is_empty())
+            .filter(|s| !URL_MEMBERS.contains(&name) || usable_url(s))
     }
+}
+
+/// The members this crate sends requests to or redirects browsers to.
+const URL_MEMBERS: [&str; 6] = [
+    "jwks_uri",
+    "authorization_endpoint",
+    "token_endpoint",
+    "device_authorization_endpoint",
+    "userinfo_endpoint",
+    "end_session_endpoint",
+];
+
+/// No URI (RFC 3986) holds whitespace or control characters; anything else is left to the
+/// HTTP client or the browser to judge.
+fn usable_url(value: &str) -> bool {
+    !value.chars().any(|c| c.is_whitespace() || c.is_control())
 }
 
 #[cfg(test)]
@@ -62,5 +93,36 @@ mod tests {
         assert_eq!(meta.endpoint("token_endpoint"), None);
         assert!(ProviderMetadata::from_document(json!(["x"])).is_err());
         assert!(ProviderMetadata::from_document(json!({"issuer": 5})).is_err());
+    }
+
+    #[test]
+    fn url_members_with_whitespace_or_control_characters_count_as_absent() {
+        for bad in [
+            "https://idp/auth\r\nSet-Cookie: a=b",
+            "https://idp/a b",
+            "https://idp/\u{0}",
+            "https://idp/\u{85}",
+            "\thttps://idp/auth",
+        ] {
+            let meta = ProviderMetadata::from_document(json!({
+                "issuer": "https://idp", "authorization_endpoint": bad, "end_session_endpoint": bad
+            }))
+            .unwrap();
+            assert_eq!(meta.endpoint("authorization_endpoint"), None, "{bad:?}");
+            assert_eq!(meta.endpoint("end_session_endpoint"), None, "{bad:?}");
+        }
+        let meta = ProviderMetadata::from_document(json!({
+            "issuer": "an issuer is compared, never requested",
+            "authorization_endpoint": "https://idp/auth?tenant=%C3%A9&x=\u{e9}",
+        }))
+        .unwrap();
+        assert_eq!(
+            meta.endpoint("issuer"),
+            Some("an issuer is compared, never requested")
+        );
+        assert_eq!(
+            meta.endpoint("authorization_endpoint"),
+            Some("https://idp/auth?tenant=%C3%A9&x=\u{e9}")
+        );
     }
 }

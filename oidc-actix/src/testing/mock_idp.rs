@@ -103,6 +103,8 @@ struct State {
     recorded: Mutex<HashMap<GrantEndpoint, RecordedRequest>>,
     /// Members left out of the discovery document.
     omitted: Mutex<Vec<String>>,
+    /// Members served with another value, in order.
+    replaced: Mutex<Vec<(String, Value)>>,
     discovery: AtomicU64,
     jwks: AtomicU64,
     token: AtomicU64,
@@ -216,6 +218,7 @@ impl MockIdp {
             answers: Mutex::new(HashMap::new()),
             recorded: Mutex::new(HashMap::new()),
             omitted: Mutex::new(Vec::new()),
+            replaced: Mutex::new(Vec::new()),
             issuer: issuer.clone(),
         });
         let running = serve(listener, Arc::clone(&state))
@@ -362,6 +365,12 @@ impl MockIdp {
     /// Leaves `member` (such as `"device_authorization_endpoint"`) out of the discovery document.
     pub fn omit_from_discovery(&self, member: &str) {
         lock(&self.state.omitted).push(member.to_owned());
+    }
+
+    /// Serves `value` as `member` of the discovery document, in place of the mock's own: a
+    /// misconfigured or hostile provider, such as an `authorization_endpoint` with a CR LF.
+    pub fn set_discovery_member(&self, member: &str, value: Value) {
+        lock(&self.state.replaced).push((member.to_owned(), value));
     }
 
     /// The current fault.
@@ -591,6 +600,9 @@ async fn answer(req: HttpRequest, body: Bytes, state: web::Data<State>) -> HttpR
                 }
                 for member in lock(&state.omitted).iter() {
                     document.remove(member);
+                }
+                for (member, value) in lock(&state.replaced).iter() {
+                    document.insert(member.clone(), value.clone());
                 }
             }
             HttpResponse::Ok().json(document)
