@@ -103,6 +103,25 @@ SCENARIOS = [
 # every 0.1–5 s here) is nearly the same for the two sides of a ratio.
 PHASE_MS = 100
 
+# --pin-client: the CPUs of the load generator and of the application under load, as taskset
+# lists ("0", "1"); None: every process may run on every CPU (the default).
+PINNED: Optional[dict[str, str]] = None
+
+
+def pinned(argv: list[str], side: str) -> list[str]:
+    """`argv` confined to the CPUs of `side` ("client" or "server") under --pin-client."""
+    return ["taskset", "-c", PINNED[side], *argv] if PINNED else argv
+
+
+def split_cpus() -> dict[str, str]:
+    """The first half of this process's CPUs for the client, the rest for the server."""
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) < 2:
+        raise SystemExit("--pin-client needs at least 2 CPUs")
+    half = len(cpus) // 2
+    return {"client": ",".join(map(str, cpus[:half])),
+            "server": ",".join(map(str, cpus[half:]))}
+
 # The scenarios each target ratio compares run back to back: the machine's speed drifts over
 # minutes (other guests on the host; wrk's own CPU per request moved by 25 % between scenarios
 # of one run), and a ratio of two loads a minute apart measured the drift as much as the
@@ -279,7 +298,7 @@ class Target:
 
     def start(self) -> None:
         argv, cwd, env = self.command()
-        self.process = Process(self.name, argv, self.logs, cwd=cwd, env=env)
+        self.process = Process(self.name, pinned(argv, "server"), self.logs, cwd=cwd, env=env)
         self.wait_ready()
 
     def wait_ready(self) -> None:
@@ -321,7 +340,8 @@ class RustTarget(Target):
     def start(self) -> None:
         self.process = Process(
             self.name,
-            [str(EXAMPLES / "bench_app"), "--discovery-url", self.idp.info["discovery_url"]],
+            pinned([str(EXAMPLES / "bench_app"), "--discovery-url",
+                    self.idp.info["discovery_url"]], "server"),
             self.logs)
         self.url = self.process.first_line(timeout=30)["url"]
         self.wait_ready()
@@ -371,7 +391,8 @@ def start_wrk(url: str, path: str, tokens: Optional[Path], threads: int, connect
     if alternate:
         path_b, tokens_b = alternate
         argv += [path_b, str(tokens_b) if tokens_b else "-", str(PHASE_MS)]
-    return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(pinned(argv, "client"), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
 
 
 def finish_wrk(proc: subprocess.Popen) -> dict:
@@ -625,6 +646,10 @@ def main() -> int:
                         help="a smoke run: 2 rounds of 3 s (unless given explicitly)")
     parser.add_argument("--tokens-per-second", type=int, default=24000,
                         help="distinct tokens minted per second of --duration (default 24000)")
+    parser.add_argument("--pin-client", action="store_true",
+                        help="run wrk on the first half of the CPUs and the applications on "
+                             "the rest (actix then starts one worker per CPU it may use), so "
+                             "the client takes no CPU from the server; see BENCHMARKS.md")
     parser.add_argument("--out", type=Path, default=None,
                         help="run directory (default target/load/<timestamp>)")
     parser.add_argument("--keep-tokens", action="store_true",
@@ -641,6 +666,8 @@ def main() -> int:
         print("wrk is not installed (Debian: apt-get install wrk); run.sh installs it",
               file=sys.stderr)
         return 2
+    global PINNED
+    PINNED = split_cpus() if args.pin_client else None
     out = args.out or ROOT / "target" / "load" / time.strftime("%Y%m%d-%H%M%S")
     out.mkdir(parents=True, exist_ok=True)
     latest = ROOT / "target" / "load" / "latest"
@@ -658,6 +685,7 @@ def main() -> int:
         "duration_s": args.duration,
         "connections": args.connections,
         "threads": args.threads,
+        "pinned": PINNED,
         "cold_start_requests": COLD_START_REQUESTS,
         "jwks_refetch_cooldown_s": 30,
         "machine": machine(),

@@ -366,7 +366,9 @@ def render(entries: list[dict], meta: dict) -> str:
         f"Run of {meta.get('started', '?')}: {meta.get('rounds')} rounds × "
         f"{meta.get('duration_s'):g} s per scenario, {meta.get('connections')} connections "
         f"({meta.get('threads')} wrk threads), in {meta.get('elapsed_s', '?')} s. "
-        f"Machine: {m.get('nproc')} × {m.get('cpu')}, {m.get('memory_gib')} GiB, "
+        + (f"**Client pinned**: wrk on CPU {meta['pinned']['client']}, the applications on "
+           f"CPU {meta['pinned']['server']} (`--pin-client`). " if meta.get("pinned") else "")
+        + f"Machine: {m.get('nproc')} × {m.get('cpu')}, {m.get('memory_gib')} GiB, "
         f"Linux {m.get('kernel')}; {m.get('rustc')}; {m.get('wrk')}"
         + (f"; {m['python']}" if m.get("python") else "") + ". "
         f"Load average before {meta.get('loadavg_before', '?')}, after "
