@@ -208,8 +208,9 @@ def notes(entries: list[dict]) -> list[str]:
     for e in entries:
         where = f"{e['target']} round {e['round']} {e['scenario']}"
         if e.get("wrong_status"):
+            expected = "their side's" if "ratio" in e else str(e["expect"])
             out.append(f"- {where}: {e['wrong_status']} of {e['requests']} responses had "
-                       f"another status than {e['expect']}")
+                       f"another status than {expected}")
         if e.get("socket_errors"):
             out.append(f"- {where}: {e['socket_errors']} socket errors or timeouts (wrk)")
         beside = e.get("beside")
@@ -235,18 +236,20 @@ def targets_table(entries: list[dict], meta: dict) -> list[str]:
     rust = "oidc-actix"
     rows: list[tuple[str, str, str, str]] = []
 
+    def cpu_row(name, a, b, target_b=rust):
+        """The ratio a ÷ b from the server's CPU time per request (b's cost ÷ a's)."""
+        cost = lambda e: e["cpu_us_per_request"]  # noqa: E731
+        by_cpu = per_round_ratio(entries, target_b, b, rust, a, cost, cost)
+        if by_cpu:
+            rows.append((name, spread(by_cpu, ".2f"), "—", "—"))
+
     def ratio_row(name, a, b, limit, target_b=rust, cpu_too=True):
         values = per_round_ratio(entries, rust, a, target_b, b)
         value = median(values)
         rows.append((name, "—" if value is None else spread(values, ".2f"), f"≥ {limit:g}",
                      verdict(value, limit, True)))
         if cpu_too and values:
-            # The same ratio from the server's CPU time per request (b's cost ÷ a's), which the
-            # load generator and the machine's other work disturb far less than requests/s.
-            cost = lambda e: e["cpu_us_per_request"]  # noqa: E731
-            by_cpu = per_round_ratio(entries, target_b, b, rust, a, cost, cost)
-            rows.append(("  the same, by server CPU per request (information)",
-                         spread(by_cpu, ".2f"), "—", "—"))
+            cpu_row("  the same, by server CPU per request (information)", a, b, target_b)
 
     def info_row(name, a, b):
         values = per_round_ratio(entries, rust, a, rust, b)
@@ -269,11 +272,8 @@ def targets_table(entries: list[dict], meta: dict) -> list[str]:
             if values:
                 rows.append((f"  the same from separate {meta.get('duration_s', 10):g} s "
                              "loads (information)", spread(values, ".2f"), "—", "—"))
-            cost = lambda e: e["cpu_us_per_request"]  # noqa: E731
-            by_cpu = per_round_ratio(entries, rust, b, rust, a, cost, cost)
-            if by_cpu:
-                rows.append(("  the same from separate loads, by server CPU per request "
-                             "(information)", spread(by_cpu, ".2f"), "—", "—"))
+            cpu_row("  the same from separate loads, by server CPU per request (information)",
+                    a, b)
         else:
             ratio_row(name, a, b, limit)
 
