@@ -103,14 +103,20 @@ SCENARIOS = [
 # every 0.1–5 s here) is nearly the same for the two sides of a ratio.
 PHASE_MS = 100
 
-# --pin-client: the CPUs of the load generator and of the application under load, as taskset
-# lists ("0", "1"); None: every process may run on every CPU (the default).
-PINNED: Optional[dict[str, str]] = None
+# The CPUs of the load generator and of the applications under load when they are kept apart
+# (--pin-client, and the Python comparison of --python), as taskset lists ("0", "1").
+CPU_SPLIT: Optional[dict[str, str]] = None
+
+# The scenarios of the Python comparison with the client on its own CPUs (--python): wrk's own
+# CPU per request is about that of oidc-actix's server, so on shared CPUs the load generator,
+# not the server, bounds oidc-actix's requests/s, and the ratio to py-oidc-auth with it
+# (BENCHMARKS.md, "The Python comparison").
+COMPARISON = ["reused"]
 
 
-def pinned(argv: list[str], side: str) -> list[str]:
-    """`argv` confined to the CPUs of `side` ("client" or "server") under --pin-client."""
-    return ["taskset", "-c", PINNED[side], *argv] if PINNED else argv
+def pinned(argv: list[str], side: str, pin: bool) -> list[str]:
+    """`argv` confined to the CPUs of `side` ("client" or "server") if `pin`."""
+    return ["taskset", "-c", CPU_SPLIT[side], *argv] if pin else argv
 
 
 def split_cpus() -> dict[str, str]:
@@ -282,14 +288,20 @@ class MockIdp:
 
 
 class Target:
-    """One application under load; (re)started for every cold start."""
+    """One application under load; (re)started for every cold start. With `pin_client` it
+    runs on the server's CPUs and its load generator on the client's."""
 
     name = ""
     label = ""
     workers = 2
 
-    def __init__(self, idp: MockIdp, logs: Path):
+    def __init__(self, idp: MockIdp, logs: Path, pin_client: bool = False,
+                 twin: bool = False):
         self.idp, self.logs = idp, logs
+        self.pin_client = pin_client
+        # A twin measures the Python comparison pinned beside a run that is not.
+        if twin:
+            self.name, self.label = f"{self.name}-pinned", f"{self.label}, client pinned"
         self.process: Optional[Process] = None
         self.url = ""
 
@@ -298,7 +310,8 @@ class Target:
 
     def start(self) -> None:
         argv, cwd, env = self.command()
-        self.process = Process(self.name, pinned(argv, "server"), self.logs, cwd=cwd, env=env)
+        self.process = Process(self.name, pinned(argv, "server", self.pin_client), self.logs,
+                               cwd=cwd, env=env)
         self.wait_ready()
 
     def wait_ready(self) -> None:
@@ -341,7 +354,7 @@ class RustTarget(Target):
         self.process = Process(
             self.name,
             pinned([str(EXAMPLES / "bench_app"), "--discovery-url",
-                    self.idp.info["discovery_url"]], "server"),
+                    self.idp.info["discovery_url"]], "server", self.pin_client),
             self.logs)
         self.url = self.process.first_line(timeout=30)["url"]
         self.wait_ready()
@@ -381,17 +394,17 @@ class FlaskTarget(Target):
 
 # --- load ------------------------------------------------------------------------------------
 
-def start_wrk(url: str, path: str, tokens: Optional[Path], threads: int, connections: int,
-              duration: float, alternate: Optional[tuple[str, Optional[Path]]] = None
-              ) -> subprocess.Popen:
+def start_wrk(target: Target, path: str, tokens: Optional[Path], threads: int,
+              connections: int, duration: float,
+              alternate: Optional[tuple[str, Optional[Path]]] = None) -> subprocess.Popen:
     """wrk on one request, or alternating in PHASE_MS slices with `alternate` (path, tokens)."""
     argv = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration:g}s", "--timeout", "5s",
-            "-s", str(WRK_SCRIPT), url + path, "--", str(tokens) if tokens else "-",
+            "-s", str(WRK_SCRIPT), target.url + path, "--", str(tokens) if tokens else "-",
             str(threads)]
     if alternate:
         path_b, tokens_b = alternate
         argv += [path_b, str(tokens_b) if tokens_b else "-", str(PHASE_MS)]
-    return subprocess.Popen(pinned(argv, "client"), stdout=subprocess.PIPE,
+    return subprocess.Popen(pinned(argv, "client", target.pin_client), stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
 
 
@@ -496,7 +509,7 @@ def measure(target: Target, idp: MockIdp, scenario: Scenario, args) -> dict:
     began = time.monotonic()
     if scenario.kind == "alternating":
         path, tokens, expect_b = scenario.other
-        raw = finish_wrk(start_wrk(target.url, scenario.path, token_path(idp, scenario.tokens),
+        raw = finish_wrk(start_wrk(target, scenario.path, token_path(idp, scenario.tokens),
                                    args.threads, args.connections, args.duration,
                                    alternate=(path, token_path(idp, tokens))))
         result = {**summarize(raw, 200), **phase_ratio(raw, args.connections,
@@ -507,10 +520,10 @@ def measure(target: Target, idp: MockIdp, scenario: Scenario, args) -> dict:
         # requests per slice; the flood beside it switches with it (the same clock).
         half = max(1, args.connections // 2)
         valid_tokens = token_path(idp, scenario.tokens)
-        valid = start_wrk(target.url, scenario.path, valid_tokens, 1, half, args.duration,
+        valid = start_wrk(target, scenario.path, valid_tokens, 1, half, args.duration,
                           alternate=(scenario.path, valid_tokens))
         (path, tokens, expect_a), (path_b, tokens_b, expect_b) = scenario.beside, scenario.other
-        other = start_wrk(target.url, path, token_path(idp, tokens), 1, half, args.duration,
+        other = start_wrk(target, path, token_path(idp, tokens), 1, half, args.duration,
                           alternate=(path_b, token_path(idp, tokens_b)))
         raw = finish_wrk(valid)
         result = {**summarize(raw, scenario.expect),
@@ -521,16 +534,16 @@ def measure(target: Target, idp: MockIdp, scenario: Scenario, args) -> dict:
         total_requests = result["requests"] + result["beside"]["requests"]
     elif scenario.kind == "pair":
         half = max(1, args.connections // 2)
-        valid = start_wrk(target.url, scenario.path, token_path(idp, scenario.tokens), 1, half,
+        valid = start_wrk(target, scenario.path, token_path(idp, scenario.tokens), 1, half,
                           args.duration)
         path, tokens, beside_expect = scenario.beside
-        other = start_wrk(target.url, path, token_path(idp, tokens), 1, half, args.duration)
+        other = start_wrk(target, path, token_path(idp, tokens), 1, half, args.duration)
         result = summarize(finish_wrk(valid), scenario.expect)
         result["beside"] = summarize(finish_wrk(other), beside_expect)
         total_requests = result["requests"] + result["beside"]["requests"]
     else:
         result = summarize(
-            finish_wrk(start_wrk(target.url, scenario.path, token_path(idp, scenario.tokens),
+            finish_wrk(start_wrk(target, scenario.path, token_path(idp, scenario.tokens),
                                  args.threads, args.connections, args.duration)),
             scenario.expect, scenario.fresh_tokens)
         total_requests = result["requests"]
@@ -641,7 +654,9 @@ def main() -> int:
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--threads", type=int, default=2, help="wrk threads (default 2)")
     parser.add_argument("--python", action="store_true",
-                        help="also run py-oidc-auth under FastAPI and Flask")
+                        help="also run py-oidc-auth under FastAPI and Flask, and the comparison "
+                             "with FastAPI a second time with the client pinned (see "
+                             "--pin-client)")
     parser.add_argument("--quick", action="store_true",
                         help="a smoke run: 2 rounds of 3 s (unless given explicitly)")
     parser.add_argument("--tokens-per-second", type=int, default=24000,
@@ -666,8 +681,10 @@ def main() -> int:
         print("wrk is not installed (Debian: apt-get install wrk); run.sh installs it",
               file=sys.stderr)
         return 2
-    global PINNED
-    PINNED = split_cpus() if args.pin_client else None
+    global CPU_SPLIT
+    # The Python comparison is also measured with the client pinned, by twins of the targets.
+    twins_wanted = args.python and not args.pin_client and len(os.sched_getaffinity(0)) >= 2
+    CPU_SPLIT = split_cpus() if args.pin_client or twins_wanted else None
     out = args.out or ROOT / "target" / "load" / time.strftime("%Y%m%d-%H%M%S")
     out.mkdir(parents=True, exist_ok=True)
     latest = ROOT / "target" / "load" / "latest"
@@ -685,7 +702,8 @@ def main() -> int:
         "duration_s": args.duration,
         "connections": args.connections,
         "threads": args.threads,
-        "pinned": PINNED,
+        "pinned": CPU_SPLIT if args.pin_client else None,
+        "comparison_pinned": CPU_SPLIT if twins_wanted else None,
         "cold_start_requests": COLD_START_REQUESTS,
         "jwks_refetch_cooldown_s": 30,
         "machine": machine(),
@@ -696,9 +714,13 @@ def main() -> int:
     distinct = max(2000, int(args.tokens_per_second * args.duration))
     idp = MockIdp(logs, tokens, distinct=distinct, forged=10000)
     meta["mint_seconds"] = idp.info["mint_seconds"]
-    targets: list[Target] = [RustTarget(idp, logs)]
+    targets: list[Target] = [RustTarget(idp, logs, args.pin_client)]
     if args.python:
-        targets += [FastApiTarget(idp, logs), FlaskTarget(idp, logs)]
+        targets += [FastApiTarget(idp, logs, args.pin_client),
+                    FlaskTarget(idp, logs, args.pin_client)]
+    twins: list[Target] = []
+    if twins_wanted:
+        twins = [RustTarget(idp, logs, True, twin=True), FastApiTarget(idp, logs, True, twin=True)]
     results_path = out / "results.jsonl"
     try:
         with open(results_path, "w") as results:
@@ -707,19 +729,28 @@ def main() -> int:
                 results.flush()
 
             record({"meta": meta})
+            def warm(target: Target) -> None:
+                """Warms the connections and caches up before the measured loads."""
+                finish_wrk(start_wrk(target, "/protected", token_path(idp, "rs256.txt"),
+                                     args.threads, args.connections, 1))
+
             cold = [s for s in SCENARIOS if s.kind == "cold"]
+            comparison = [s for s in SCENARIOS if s.key in COMPARISON]
             for round_no in range(1, args.rounds + 1):
                 order = cold + round_order(round_no)
-                for target in targets:
-                    for scenario in order:
+                # The twins run back to back, each first in every other round.
+                plan = [(target, order) for target in targets] + \
+                    [(twin, comparison) for twin in (twins if round_no % 2 else twins[::-1])]
+                for target, scenarios in plan:
+                    if target.process is None and not any(s.kind == "cold" for s in scenarios):
+                        target.start()
+                        warm(target)
+                    for scenario in scenarios:
                         if scenario.rust_only and not isinstance(target, RustTarget):
                             continue
                         if scenario.kind == "cold":
                             result = cold_start(target, idp, scenario)
-                            # Warm the connections and caches up before the measured loads.
-                            finish_wrk(start_wrk(target.url, "/protected",
-                                                 token_path(idp, "rs256.txt"), args.threads,
-                                                 args.connections, 1))
+                            warm(target)
                         else:
                             result = measure(target, idp, scenario, args)
                         entry = {"target": target.name, "label": target.label,
@@ -727,10 +758,10 @@ def main() -> int:
                                  "expect": scenario.expect, **result}
                         record(entry)
                         log(report.one_line(entry))
-                for target in targets:
+                for target in targets + twins:
                     target.stop()
     finally:
-        for target in targets:
+        for target in targets + twins:
             target.stop()
         idp.stop()
         if not args.keep_tokens:
