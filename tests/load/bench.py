@@ -89,6 +89,13 @@ SCENARIOS = [
              other=("/public", "rs256.txt", 200)),
     Scenario("alt_hit", "/protected", "rs256.txt", 200, rust_only=True, kind="alternating",
              other=("/public", "rs256.txt", 200)),
+    # Information for the cache-hit target: the leanest cache hit a hand-written extractor has
+    # (bench_app.rs, CachedBaselineToken), against the unprotected route and against the
+    # library's cache hit.
+    Scenario("alt_hit_floor", "/baseline-cached", "rs256.txt", 200, rust_only=True,
+             kind="alternating", other=("/public", "rs256.txt", 200)),
+    Scenario("alt_hit_cached", "/protected", "rs256.txt", 200, rust_only=True,
+             kind="alternating", other=("/baseline-cached", "rs256.txt", 200)),
     Scenario("alt_missing", "/protected", None, 401, rust_only=True, kind="alternating",
              other=("/public", None, 200)),
     Scenario("alt_new", "/protected", "distinct-rs256.txt", 200, rust_only=True,
@@ -139,7 +146,8 @@ CHAINS = [
     ["reused", "unprotected_token", "distinct", "baseline"],
     ["control", "during_flood"],
     ["claims", "es256", "badsig", "flood"],
-    ["alt_same", "alt_hit", "alt_missing", "alt_new", "alt_flood"],
+    ["alt_same", "alt_hit", "alt_hit_floor", "alt_hit_cached", "alt_missing", "alt_new",
+     "alt_flood"],
 ]
 
 
