@@ -440,7 +440,8 @@ mod tests {
 
     #[test]
     fn a_token_copying_a_cached_tokens_signature_tail_is_a_miss() {
-        // Same length and the same last 16 bytes: the same hash. Only the whole token hits.
+        // The same length and the same last 8 bytes, all the hash reads: the same hash (asserted
+        // first). Only the whole token hits.
         let keys = keys(&["a"], 1);
         let cached = "header.claims-of-alice.signature-tail-0123456789";
         let forged = "header.claims-of-mallo.signature-tail-0123456789";
@@ -448,9 +449,9 @@ mod tests {
             TailHash::default().hash_one(cached.as_bytes()),
             TailHash::default().hash_one(forged.as_bytes())
         );
-        remember(107, 10, cached, 1000, "a", &keys, 500.0);
-        assert!(get::<crate::Claims>(107, forged.as_bytes(), &keys, 500.0).is_none());
-        let hit = get::<crate::Claims>(107, cached.as_bytes(), &keys, 500.0).unwrap();
+        remember(109, 10, cached, 1000, "a", &keys, 500.0);
+        assert!(get::<crate::Claims>(109, forged.as_bytes(), &keys, 500.0).is_none());
+        let hit = get::<crate::Claims>(109, cached.as_bytes(), &keys, 500.0).unwrap();
         assert_eq!(hit.sub.as_deref(), Some(cached));
     }
 
