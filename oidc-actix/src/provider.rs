@@ -265,9 +265,7 @@ impl Provider {
             }
             Err(error) => {
                 state.failures = state.failures.saturating_add(1);
-                let backoff = FIRST_BACKOFF
-                    .saturating_mul(1 << state.failures.min(5).saturating_sub(1))
-                    .min(MAX_BACKOFF);
+                let backoff = backoff_after(state.failures);
                 state.retry_at = Some(Instant::now() + backoff);
                 log::warn!(
                     "oidc-actix: cannot load the provider's keys ({error}); next attempt in {backoff:?}"
@@ -275,6 +273,13 @@ impl Provider {
             }
         }
     }
+}
+
+/// The wait after the `failures`-th failed fetch in a row: 1 s, doubling, capped at 15 s.
+pub(crate) fn backoff_after(failures: u32) -> Duration {
+    FIRST_BACKOFF
+        .saturating_mul(1 << failures.clamp(1, 5).saturating_sub(1))
+        .min(MAX_BACKOFF)
 }
 
 /// Runs one fetch and always settles the shared state, even if the task is dropped mid-way.
@@ -309,6 +314,12 @@ fn outlived(fetched_at: f64, now: f64, ttl: Duration) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_backoff_doubles_from_one_second_to_fifteen() {
+        let waits: Vec<u64> = (0..=7).map(|n| backoff_after(n).as_secs()).collect();
+        assert_eq!(waits, [1, 1, 2, 4, 8, 15, 15, 15]);
+    }
 
     #[test]
     fn a_key_set_is_stale_past_its_ttl_and_when_the_clock_went_back() {

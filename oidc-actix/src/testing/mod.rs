@@ -68,6 +68,13 @@ pub use keys::TestKey;
 pub use mock_idp::{Fault, GrantEndpoint, MockIdp, RecordedRequest, RequestCounts};
 pub use token::TokenBuilder;
 
+/// How long the library waits before fetching the provider's keys again after the
+/// `failures`-th failed fetch in a row (1 s doubling to 15 s): for tests that bound how often a
+/// provider that is down is called.
+pub fn fetch_backoff(failures: u32) -> std::time::Duration {
+    crate::provider::backoff_after(failures)
+}
+
 /// The audience (`aud`) of [`TokenBuilder`] tokens, and the audience and client id of
 /// [`MockIdp::auth_builder`].
 pub const TEST_AUDIENCE: &str = "oidc-actix-test";
