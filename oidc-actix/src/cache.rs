@@ -263,7 +263,7 @@ pub(crate) fn len(instance: u64) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Algorithm;
+    use crate::algorithm::Algorithm;
     use crate::jwks::key_set_from_jwks;
     use base64::Engine as _;
     use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -281,6 +281,7 @@ mod tests {
             8,
             "iss".into(),
             generation,
+            0.0,
         )
         .unwrap()
     }

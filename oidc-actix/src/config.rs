@@ -5,110 +5,21 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use actix_web::HttpRequest;
-
+use crate::algorithm::Algorithm;
 use crate::claims::ClaimConstraints;
+use crate::login_state::{StateSealer, random_token};
 use crate::policy::parse_scopes;
-use crate::provider::Provider;
+use crate::provider::{Provider, ProviderError, ProviderSettings};
 use crate::redirect::RedirectAllowList;
-use crate::state::{StateSealer, random_token};
-
-/// A signature algorithm a token may use. HMAC and `none` are deliberately absent: a public
-/// client library has no business accepting tokens signed with a shared secret.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum Algorithm {
-    /// RSASSA-PKCS1-v1_5 with SHA-256.
-    RS256,
-    /// RSASSA-PKCS1-v1_5 with SHA-384.
-    RS384,
-    /// RSASSA-PKCS1-v1_5 with SHA-512.
-    RS512,
-    /// RSASSA-PSS with SHA-256.
-    PS256,
-    /// RSASSA-PSS with SHA-384.
-    PS384,
-    /// RSASSA-PSS with SHA-512.
-    PS512,
-    /// ECDSA on P-256 with SHA-256.
-    ES256,
-    /// ECDSA on P-384 with SHA-384.
-    ES384,
-    /// EdDSA on Ed25519.
-    EdDSA,
-}
-
-impl Algorithm {
-    /// Every supported algorithm, the default allow-list.
-    pub const ALL: &'static [Algorithm] = &[
-        Self::RS256,
-        Self::RS384,
-        Self::RS512,
-        Self::PS256,
-        Self::PS384,
-        Self::PS512,
-        Self::ES256,
-        Self::ES384,
-        Self::EdDSA,
-    ];
-
-    /// The JOSE name (`"RS256"`).
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::RS256 => "RS256",
-            Self::RS384 => "RS384",
-            Self::RS512 => "RS512",
-            Self::PS256 => "PS256",
-            Self::PS384 => "PS384",
-            Self::PS512 => "PS512",
-            Self::ES256 => "ES256",
-            Self::ES384 => "ES384",
-            Self::EdDSA => "EdDSA",
-        }
-    }
-
-    /// The algorithm with this JOSE name; `None` for unsupported ones, `none` and HMAC included.
-    pub fn from_name(name: &str) -> Option<Self> {
-        Self::ALL.iter().copied().find(|alg| alg.name() == name)
-    }
-
-    pub(crate) fn is_rsa(self) -> bool {
-        matches!(
-            self,
-            Self::RS256 | Self::RS384 | Self::RS512 | Self::PS256 | Self::PS384 | Self::PS512
-        )
-    }
-
-    #[cfg(feature = "testing")]
-    pub(crate) fn to_jsonwebtoken(self) -> jsonwebtoken::Algorithm {
-        use jsonwebtoken::Algorithm as J;
-        match self {
-            Self::RS256 => J::RS256,
-            Self::RS384 => J::RS384,
-            Self::RS512 => J::RS512,
-            Self::PS256 => J::PS256,
-            Self::PS384 => J::PS384,
-            Self::PS512 => J::PS512,
-            Self::ES256 => J::ES256,
-            Self::ES384 => J::ES384,
-            Self::EdDSA => J::EdDSA,
-        }
-    }
-}
-
-impl fmt::Display for Algorithm {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
+use crate::verify::TokenRules;
 
 /// A secret string: shown as `[redacted]` by `Debug`.
 #[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
+pub(crate) struct Secret(String);
 
 impl Secret {
     /// The secret itself; keep it out of logs.
-    pub fn expose(&self) -> &str {
+    pub(crate) fn expose(&self) -> &str {
         &self.0
     }
 }
@@ -178,7 +89,8 @@ pub(crate) struct Config {
     pub(crate) scopes: Vec<String>,
     pub(crate) audience: Option<String>,
     pub(crate) proxy: Option<String>,
-    pub(crate) claims: ClaimConstraints,
+    /// Shared with every [`Authenticated`](crate::Authenticated) that must apply them.
+    pub(crate) claims: Arc<ClaimConstraints>,
     pub(crate) offline_access: bool,
     pub(crate) timeout: Duration,
     pub(crate) jwks_uri: Option<String>,
@@ -194,6 +106,32 @@ pub(crate) struct Config {
     pub(crate) post_logout_allow_list: Option<RedirectAllowList>,
 }
 
+impl Config {
+    /// The rules every bearer token is verified by.
+    pub(crate) fn token_rules(&self) -> TokenRules<'_> {
+        TokenRules {
+            audience: self.audience.as_deref(),
+            leeway: self.leeway,
+            algorithms: &self.algorithms,
+            max_token_bytes: self.max_token_bytes,
+        }
+    }
+
+    /// The provider service's part of the configuration.
+    fn provider_settings(&self) -> ProviderSettings {
+        ProviderSettings {
+            discovery_url: self.discovery_url.clone(),
+            jwks_uri: self.jwks_uri.clone(),
+            issuer: self.issuer.clone(),
+            timeout: self.timeout,
+            jwks_ttl: self.jwks_ttl,
+            jwks_refetch_cooldown: self.jwks_refetch_cooldown,
+            max_keys: self.max_keys,
+            algorithms: self.algorithms.clone(),
+        }
+    }
+}
+
 /// OpenID Connect protection for an actix-web application: configuration, the provider's
 /// discovery document and keys, and the verified-token cache.
 ///
@@ -203,16 +141,16 @@ pub(crate) struct Config {
 /// `OidcAuth` serves every actix worker.
 #[derive(Clone)]
 pub struct OidcAuth {
-    pub(crate) inner: Arc<Inner>,
+    inner: Arc<Inner>,
 }
 
-pub(crate) struct Inner {
+struct Inner {
     /// Identifies this instance in the per-worker token caches.
-    pub(crate) id: u64,
-    pub(crate) config: Config,
-    pub(crate) provider: Arc<Provider>,
-    /// Seals the login `state` (see `state.rs`).
-    pub(crate) sealer: StateSealer,
+    id: u64,
+    config: Config,
+    provider: Arc<Provider>,
+    /// Seals the login `state` (see `login_state.rs`).
+    sealer: StateSealer,
 }
 
 impl fmt::Debug for OidcAuth {
@@ -229,27 +167,32 @@ impl OidcAuth {
         OidcAuthBuilder::default()
     }
 
-    /// The instance registered with the application, or `None` (logged with the fix).
-    pub(crate) fn from_app_data(req: &HttpRequest) -> Option<&OidcAuth> {
-        let found = req.app_data::<OidcAuth>();
-        if found.is_none() {
-            log::error!(
-                "oidc-actix: a protected route was called but no OidcAuth is registered; add \
-                 `.configure(auth.routes(\"/api\"))` or `.app_data(auth.clone())` to the App"
-            );
-        }
-        found
+    /// Identifies this instance (in the per-worker token caches).
+    pub(crate) fn id(&self) -> u64 {
+        self.inner.id
     }
 
-    /// The claim constraints that apply when a route names none.
-    pub(crate) fn default_claims(&self) -> &ClaimConstraints {
-        &self.inner.config.claims
+    /// The validated configuration.
+    pub(crate) fn config(&self) -> &Config {
+        &self.inner.config
     }
 
-    /// This instance if it has default claims (for [`Authenticated`](crate::Authenticated)),
-    /// `None` without any: no reference-count traffic on the common path.
-    pub(crate) fn defaults(&self) -> Option<OidcAuth> {
-        (!self.inner.config.claims.is_empty()).then(|| self.clone())
+    /// The provider service: discovery document and key set.
+    pub(crate) fn provider(&self) -> &Arc<Provider> {
+        &self.inner.provider
+    }
+
+    /// Seals and opens the login `state`.
+    pub(crate) fn sealer(&self) -> &StateSealer {
+        &self.inner.sealer
+    }
+
+    /// The claim constraints that apply when a route names none, if there are any: `None`
+    /// without any, so the common path touches no shared reference count (a cache line that
+    /// every worker would bounce on every request, measurable on a cache hit, BENCHMARKS.md).
+    pub(crate) fn default_claims(&self) -> Option<Arc<ClaimConstraints>> {
+        let claims = &self.inner.config.claims;
+        (!claims.is_empty()).then(|| Arc::clone(claims))
     }
 
     /// Loads the discovery document and the key set now instead of on the first request.
@@ -258,7 +201,7 @@ impl OidcAuth {
     /// application can start anyway): validation then retries by itself, with a capped backoff.
     /// Like validation, it runs on the actix runtime: call it from `#[actix_web::main]` or a
     /// handler, not from a thread without one.
-    pub async fn warm_up(&self) -> Result<(), crate::ProviderError> {
+    pub async fn warm_up(&self) -> Result<(), ProviderError> {
         self.inner.provider.refresh_now().await
     }
 }
@@ -580,7 +523,7 @@ impl OidcAuthBuilder {
             scopes,
             audience: self.audience,
             proxy: self.proxy,
-            claims: self.claims,
+            claims: Arc::new(self.claims),
             offline_access: self.offline_access,
             timeout: self.timeout,
             jwks_uri: self.jwks_uri,
@@ -596,7 +539,7 @@ impl OidcAuthBuilder {
             post_logout_allow_list: self.post_logout_allow_list,
         };
         static NEXT_ID: AtomicU64 = AtomicU64::new(1);
-        let provider = Arc::new(Provider::new(&config));
+        let provider = Arc::new(Provider::new(config.provider_settings()));
         Ok(OidcAuth {
             inner: Arc::new(Inner {
                 id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
@@ -712,14 +655,5 @@ mod tests {
         let shown = format!("{auth:?}");
         assert!(shown.contains("[redacted]"));
         assert!(!shown.contains("hunter2"));
-    }
-
-    #[test]
-    fn algorithm_names_round_trip_and_exclude_hmac_and_none() {
-        for alg in Algorithm::ALL {
-            assert_eq!(Algorithm::from_name(alg.name()), Some(*alg));
-        }
-        assert_eq!(Algorithm::from_name("none"), None);
-        assert_eq!(Algorithm::from_name("HS256"), None);
     }
 }

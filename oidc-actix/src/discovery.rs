@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use serde_json::{Map, Value};
 
-use crate::http::{FetchError, get_json};
+use crate::fetch::{FetchError, get_json};
 
 /// The parts of the discovery document this crate uses, plus the whole document.
 #[derive(Debug)]

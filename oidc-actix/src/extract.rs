@@ -1,28 +1,37 @@
-//! The extractors: the one implementation behind `IdToken`, `Option<IdToken>` and the macros.
+//! The extractors — `IdToken`, `Option<IdToken>`, [`Authenticated`], [`MaybeAuthenticated`],
+//! the macros' hidden parameters and the auth routes' `OidcAuth` — and the one request pipeline
+//! behind them all.
+//!
+//! A bearer token's whole trip is [`authenticate`], calling down one service after another:
+//!
+//! ```text
+//! header → provider (keys, refresh if stale) → clock → cache (get) → verify (pure)
+//!        → token (build) → cache (insert) → policy (scopes, claims) → handler argument
+//! ```
 //!
 //! Authentication (401/503) happens while extracting; authorization (scopes and claims, 403) is
 //! a separate step, [`Authenticated::authorize`], because only the route knows its policy.
 //! With keys cached, extraction completes synchronously (a ready future), so it never waits
 //! behind a body extractor of the same handler.
 
+use std::sync::Arc;
+
 use futures::future::{Either, LocalBoxFuture, Ready, ready};
-use serde::de::DeserializeOwned;
 
 use actix_web::dev::Payload;
 use actix_web::http::header::AUTHORIZATION;
 use actix_web::{FromRequest, HttpRequest};
 
-use crate::OidcAuth;
+use crate::cache;
 use crate::claims::ClaimConstraints;
+use crate::clock;
+use crate::config::OidcAuth;
 use crate::error::{AuthError, InvalidToken};
+use crate::jwks::KeySet;
 use crate::policy::Policy;
-use crate::token::{Claims, IdToken};
-use crate::verify::Attempt;
-
-/// The bounds on a claims type: deserializable, and shareable by the verified-token cache.
-pub trait ClaimsType: DeserializeOwned + Send + Sync + 'static {}
-
-impl<C: DeserializeOwned + Send + Sync + 'static> ClaimsType for C {}
+use crate::provider::{PendingFetch, Reason};
+use crate::token::{Claims, ClaimsType, IdToken};
+use crate::verify::{Failure, Verified, parse, verify};
 
 /// A request whose bearer token is valid, before any route policy is applied.
 ///
@@ -40,10 +49,9 @@ impl<C: DeserializeOwned + Send + Sync + 'static> ClaimsType for C {}
 /// ```
 pub struct Authenticated<C = Claims> {
     token: IdToken<C>,
-    /// The instance, only when it has default claims to apply: cloning an `OidcAuth` touches a
-    /// reference count that every worker shares, a cache line bouncing between cores on every
-    /// request (measurable on a cache hit, BENCHMARKS.md).
-    defaults: Option<OidcAuth>,
+    /// The configured default claims, only when there are any (see
+    /// `OidcAuth::default_claims`).
+    default_claims: Option<Arc<ClaimConstraints>>,
 }
 
 impl<C> Authenticated<C> {
@@ -51,10 +59,7 @@ impl<C> Authenticated<C> {
     /// The policy's claims replace the configured defaults; without any, the defaults apply.
     pub fn authorize(self, policy: &Policy) -> Result<IdToken<C>, AuthError> {
         const NONE: &ClaimConstraints = &ClaimConstraints::new();
-        let defaults = self
-            .defaults
-            .as_ref()
-            .map_or(NONE, OidcAuth::default_claims);
+        let defaults = self.default_claims.as_deref().unwrap_or(NONE);
         policy.check(|| self.token.payload(), defaults)?;
         Ok(self.token)
     }
@@ -85,25 +90,26 @@ impl<C: ClaimsType> FromRequest for Authenticated<C> {
     type Future = Extraction<Self>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let Some(auth) = OidcAuth::from_app_data(req) else {
+        let Some(auth) = registered(req) else {
             return Either::Left(ready(Err(AuthError::NotConfigured)));
         };
         let raw = match bearer_token(req) {
             Ok(raw) => raw,
             Err(e) => return Either::Left(ready(Err(e))),
         };
-        match auth.attempt::<C>(raw, true) {
-            Attempt::Done(result) => Either::Left(ready(result.map(|token| Self {
-                token,
-                defaults: auth.defaults(),
-            }))),
+        let authenticated = |token| Self {
+            token,
+            default_claims: auth.default_claims(),
+        };
+        match authenticate::<C>(auth, raw, KeyFetch::Allowed) {
+            Attempt::Done(result) => Either::Left(ready(result.map(authenticated))),
             Attempt::Wait(pending) => {
                 let (auth, raw) = (auth.clone(), raw.to_vec());
                 Either::Right(Box::pin(async move {
-                    let token = auth.validate_after::<C>(pending, &raw).await?;
+                    let token = authenticate_after::<C>(&auth, pending, &raw).await?;
                     Ok(Self {
                         token,
-                        defaults: auth.defaults(),
+                        default_claims: auth.default_claims(),
                     })
                 }))
             }
@@ -111,10 +117,147 @@ impl<C: ClaimsType> FromRequest for Authenticated<C> {
     }
 }
 
+/// Whether validation may start (or join) a fetch of the provider's keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum KeyFetch {
+    Allowed,
+    Forbidden,
+}
+
+/// What a synchronous validation attempt ended with.
+enum Attempt<C> {
+    Done(Result<IdToken<C>, AuthError>),
+    /// Keys must be fetched first; await this, then try again.
+    Wait(PendingFetch),
+}
+
+/// A bearer token's whole trip, with the keys at hand. `raw` is the header's token, checked
+/// for ASCII only when it is not a cached one (see [`bearer_token`]).
+fn authenticate<C: ClaimsType>(auth: &OidcAuth, raw: &[u8], fetch: KeyFetch) -> Attempt<C> {
+    let config = auth.config();
+    if raw.len() > config.max_token_bytes {
+        return Attempt::Done(Err(InvalidToken::TooLarge.into()));
+    }
+    let provider = auth.provider();
+    let guard = provider.keys();
+    let Some(keys) = guard.as_deref() else {
+        return before_first_keys(auth, raw, fetch);
+    };
+    let now = clock::now();
+    provider.refresh_if_stale(keys, now);
+    if let Some(token) = cache::get::<C>(auth.id(), raw, keys, now) {
+        return Attempt::Done(Ok(token));
+    }
+    let raw = match ascii_token(raw) {
+        Ok(raw) => raw,
+        Err(why) => return Attempt::Done(Err(why)),
+    };
+    match verify(raw, keys, &config.token_rules(), now) {
+        Err(Failure::UnknownKid) => unknown_kid(auth, raw, keys, fetch, now),
+        outcome => Attempt::Done(admit(auth, raw, outcome, keys, now)),
+    }
+}
+
+/// No key set yet: what no key could save is rejected before the provider is asked for keys.
+fn before_first_keys<C>(auth: &OidcAuth, raw: &[u8], fetch: KeyFetch) -> Attempt<C> {
+    let checked = ascii_token(raw)
+        .and_then(|raw| parse(raw, &auth.config().token_rules()).map_err(AuthError::from));
+    if let Err(why) = checked {
+        return Attempt::Done(Err(why));
+    }
+    match begin_fetch(auth, Reason::Initial, fetch) {
+        Some(pending) => Attempt::Wait(pending),
+        None => Attempt::Done(Err(AuthError::ProviderUnavailable)),
+    }
+}
+
+/// The token names a `kid` that `keys` lacks: fetch the set again if its cooldown allows.
+fn unknown_kid<C: ClaimsType>(
+    auth: &OidcAuth,
+    raw: &str,
+    keys: &KeySet,
+    fetch: KeyFetch,
+    now: f64,
+) -> Attempt<C> {
+    if let Some(pending) = begin_fetch(auth, Reason::UnknownKid, fetch) {
+        return Attempt::Wait(pending);
+    }
+    // The set read before may have been replaced since: the fetch that brings this `kid` can
+    // finish between that read and `begin`, whose cooldown it has just started. Look at the
+    // current set once before refusing.
+    let current = auth.provider().keys();
+    match current.as_deref() {
+        Some(current) if current.generation != keys.generation => {
+            let outcome = verify(raw, current, &auth.config().token_rules(), now);
+            Attempt::Done(admit(auth, raw, outcome, current, now))
+        }
+        _ => Attempt::Done(Err(InvalidToken::UnknownKey.into())),
+    }
+}
+
+fn begin_fetch(auth: &OidcAuth, reason: Reason, fetch: KeyFetch) -> Option<PendingFetch> {
+    match fetch {
+        KeyFetch::Allowed => auth.provider().begin(reason),
+        KeyFetch::Forbidden => None,
+    }
+}
+
+/// The handler's token for a verification outcome; a valid one is offered to the cache.
+fn admit<C: ClaimsType>(
+    auth: &OidcAuth,
+    raw: &str,
+    outcome: Result<Verified, Failure>,
+    keys: &KeySet,
+    now: f64,
+) -> Result<IdToken<C>, AuthError> {
+    let Verified {
+        payload_json,
+        payload,
+        kid,
+        key,
+        exp,
+    } = outcome.map_err(Failure::reason)?;
+    let token = IdToken::<C>::from_verified(raw, &payload_json, payload, exp)
+        .map_err(|e| InvalidToken::ClaimsType(e.to_string()))?;
+    cache::insert(
+        auth.id(),
+        auth.config().token_cache_capacity,
+        raw,
+        || cache::Entry::new(token.clone(), kid, key, exp),
+        keys,
+        now,
+    );
+    Ok(token)
+}
+
+/// Finishes a validation that had to wait for a key fetch.
+async fn authenticate_after<C: ClaimsType>(
+    auth: &OidcAuth,
+    pending: PendingFetch,
+    raw: &[u8],
+) -> Result<IdToken<C>, AuthError> {
+    // The outcome is in the provider's state: a failed fetch shows as missing keys.
+    let _ = pending.await;
+    // The fetch joined may have had another reason (a stale-set refresh that began before the
+    // token's key was published), so one unknown-`kid` fetch more is allowed, within its
+    // cooldown as always; after that, what the keys say is final.
+    match authenticate(auth, raw, KeyFetch::Allowed) {
+        Attempt::Done(result) => result,
+        Attempt::Wait(pending) => {
+            let _ = pending.await;
+            match authenticate(auth, raw, KeyFetch::Forbidden) {
+                Attempt::Done(result) => result,
+                Attempt::Wait(_) => Err(AuthError::ProviderUnavailable),
+            }
+        }
+    }
+}
+
 /// Like [`Authenticated`], but a request without a valid token is let through as anonymous.
 ///
-/// Only a server misconfiguration (no [`OidcAuth`] registered) is an error; everything a client
-/// sends, and an unreachable provider, yields `None`.
+/// Everything a client sends and an unreachable provider yield `None`, and so does a server
+/// without a registered [`OidcAuth`] (logged as an error with the fix), exactly as
+/// `Option<IdToken>` does: the optional forms never answer with an error.
 pub struct MaybeAuthenticated<C = Claims> {
     inner: Option<Authenticated<C>>,
 }
@@ -131,14 +274,9 @@ impl<C: ClaimsType> FromRequest for MaybeAuthenticated<C> {
     type Future = Extraction<Self>;
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        map_extraction(
-            Authenticated::<C>::from_request(req, payload),
-            |result| match result {
-                Ok(auth) => Ok(Self { inner: Some(auth) }),
-                Err(AuthError::NotConfigured) => Err(AuthError::NotConfigured),
-                Err(_) => Ok(Self { inner: None }),
-            },
-        )
+        map_extraction(Authenticated::<C>::from_request(req, payload), |result| {
+            Ok(Self { inner: result.ok() })
+        })
     }
 }
 
@@ -155,6 +293,28 @@ impl<C: ClaimsType> FromRequest for IdToken<C> {
     }
 }
 
+/// The registered `OidcAuth`, for the auth routes' handlers.
+impl FromRequest for OidcAuth {
+    type Error = AuthError;
+    type Future = Ready<Result<Self, AuthError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(registered(req).cloned().ok_or(AuthError::NotConfigured))
+    }
+}
+
+/// The instance registered with the application, or `None` (logged with the fix).
+fn registered(req: &HttpRequest) -> Option<&OidcAuth> {
+    let found = req.app_data::<OidcAuth>();
+    if found.is_none() {
+        log::error!(
+            "oidc-actix: a protected route was called but no OidcAuth is registered; add \
+             `.configure(auth.routes(\"/api\"))` or `.app_data(auth.clone())` to the App"
+        );
+    }
+    found
+}
+
 /// The token of the request's `Authorization: Bearer` header, as the header's bytes.
 ///
 /// The scheme is case-insensitive (RFC 7235 §2.1). A missing header, another scheme or an empty
@@ -167,7 +327,7 @@ impl<C: ClaimsType> FromRequest for IdToken<C> {
 /// judged as if it were checked whole first: the scheme and separators are ASCII when this
 /// returns a token, and a header this refuses as "no token" is refused as not ASCII instead
 /// when it has a byte outside ASCII.
-pub(crate) fn bearer_token(req: &HttpRequest) -> Result<&[u8], AuthError> {
+fn bearer_token(req: &HttpRequest) -> Result<&[u8], AuthError> {
     let mut headers = req.headers().get_all(AUTHORIZATION);
     let Some(value) = headers.next() else {
         return Err(AuthError::MissingToken);
@@ -203,7 +363,7 @@ pub(crate) fn bearer_token(req: &HttpRequest) -> Result<&[u8], AuthError> {
 const NOT_ASCII: InvalidToken = InvalidToken::Malformed("Authorization header is not ASCII");
 
 /// The token of [`bearer_token`] as text, if it is ASCII (as every token that can verify is).
-pub(crate) fn ascii_token(raw: &[u8]) -> Result<&str, AuthError> {
+fn ascii_token(raw: &[u8]) -> Result<&str, AuthError> {
     if !raw.is_ascii() {
         return Err(NOT_ASCII.into());
     }
@@ -268,6 +428,47 @@ mod tests {
                 "{value:?}"
             );
         }
+    }
+
+    /// Without a registered `OidcAuth` the optional forms agree: anonymous (the error is
+    /// logged with the fix), while the required form is the 500 of a misconfigured server.
+    #[actix_web::test]
+    async fn without_a_registered_oidc_auth_the_optional_forms_are_anonymous() {
+        use actix_web::{App, HttpResponse, test, web};
+
+        async fn option(token: Option<IdToken>) -> HttpResponse {
+            HttpResponse::Ok().body(format!("option {}", token.is_some()))
+        }
+        async fn maybe(auth: MaybeAuthenticated) -> HttpResponse {
+            let token = auth.authorize(&Policy::DEFAULT);
+            HttpResponse::Ok().body(format!("maybe {}", token.is_some()))
+        }
+        async fn required(_: IdToken) -> HttpResponse {
+            HttpResponse::Ok().finish()
+        }
+        let app = test::init_service(
+            App::new()
+                .route("/option", web::get().to(option))
+                .route("/maybe", web::get().to(maybe))
+                .route("/required", web::get().to(required)),
+        )
+        .await;
+        for (path, expected) in [("/option", "option false"), ("/maybe", "maybe false")] {
+            for authorization in [None, Some("Bearer a.b.c")] {
+                let mut req = TestRequest::get().uri(path);
+                if let Some(value) = authorization {
+                    req = req.insert_header((AUTHORIZATION, value));
+                }
+                let response = test::call_service(&app, req.to_request()).await;
+                assert_eq!(response.status(), 200, "{path} {authorization:?}");
+                assert_eq!(test::read_body(response).await, expected);
+            }
+        }
+        let req = TestRequest::get()
+            .uri("/required")
+            .insert_header((AUTHORIZATION, "Bearer a.b.c"));
+        let response = test::call_service(&app, req.to_request()).await;
+        assert_eq!(response.status(), 500);
     }
 
     #[test]

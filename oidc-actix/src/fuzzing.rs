@@ -15,13 +15,13 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Map, Value, json};
 
+use crate::algorithm::Algorithm;
 use crate::claims::flattened_roles;
-use crate::config::Algorithm;
 use crate::discovery::ProviderMetadata;
 use crate::jwks::{KeySet, key_set_from_jwks};
-use crate::state::{LoginState, StateError, StateSealer};
+use crate::login_state::{LoginState, StateError, StateSealer};
 use crate::testing::{TEST_AUDIENCE, TestKey};
-use crate::verify::{ClaimRules, Failure, verify};
+use crate::verify::{Failure, TokenRules, verify};
 use crate::{ClaimConstraints, ClaimValue};
 
 /// The issuer of the fixed key set and of the seed tokens.
@@ -103,13 +103,13 @@ fn fixed_keys() -> &'static KeySet {
     static KEYS: OnceLock<KeySet> = OnceLock::new();
     KEYS.get_or_init(|| {
         let jwks = TestKey::jwks(TestKey::ALL.iter().copied());
-        key_set_from_jwks(&jwks, Algorithm::ALL, 32, ISSUER.to_owned(), 1)
+        key_set_from_jwks(&jwks, Algorithm::ALL, 32, ISSUER.to_owned(), 1, 0.0)
             .unwrap_or_else(|why| panic!("the test keys form a key set: {why}"))
     })
 }
 
-fn rules(audience: bool, algorithms: &[Algorithm]) -> ClaimRules<'_> {
-    ClaimRules {
+fn rules(audience: bool, algorithms: &[Algorithm]) -> TokenRules<'_> {
+    TokenRules {
         audience: audience.then_some(TEST_AUDIENCE),
         leeway: LEEWAY,
         algorithms,
@@ -773,7 +773,8 @@ fn jwks_document(rest: &[u8]) -> Outcome {
     let Ok(document) = serde_json::from_slice::<Value>(body) else {
         return Outcome::Rejected;
     };
-    let Ok(keys) = key_set_from_jwks(&document, allowed, max_keys, ISSUER.to_owned(), 7) else {
+    let Ok(keys) = key_set_from_jwks(&document, allowed, max_keys, ISSUER.to_owned(), 7, 0.0)
+    else {
         return Outcome::Rejected;
     };
     assert!(
@@ -794,7 +795,7 @@ fn jwks_document(rest: &[u8]) -> Outcome {
         .iter()
         .filter_map(|entry| entry.get("kid")?.as_str())
         .collect();
-    let mut again = key_set_from_jwks(&document, allowed, max_keys, ISSUER.to_owned(), 8)
+    let mut again = key_set_from_jwks(&document, allowed, max_keys, ISSUER.to_owned(), 8, 0.0)
         .expect("the same document builds again");
     again.carry_over(&keys);
     for kid in &kids {

@@ -15,7 +15,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::config::Algorithm;
+use crate::algorithm::Algorithm;
 
 /// A key that may verify signatures, with what it may verify.
 ///
@@ -283,13 +283,15 @@ fn parse_key(raw: &RawJwk, allowed: &[Algorithm]) -> Result<VerificationKey, &'s
     Ok(key)
 }
 
-/// Builds a key set from a JWKS document, keeping at most `max_keys` usable keys.
+/// Builds a key set from a JWKS document, keeping at most `max_keys` usable keys. The set
+/// vouches for `issuer`; `generation` and `fetched_at` (wall-clock seconds) are recorded as given.
 pub(crate) fn key_set_from_jwks(
     document: &Value,
     allowed: &[Algorithm],
     max_keys: usize,
     issuer: String,
     generation: u64,
+    fetched_at: f64,
 ) -> Result<KeySet, String> {
     let keys = document
         .get("keys")
@@ -336,7 +338,7 @@ pub(crate) fn key_set_from_jwks(
         by_kid,
         only,
         issuer,
-        fetched_at: crate::verify::now(),
+        fetched_at,
         generation,
     })
 }
@@ -358,7 +360,14 @@ mod tests {
     }
 
     fn set(keys: Vec<Value>) -> Result<KeySet, String> {
-        key_set_from_jwks(&json!({ "keys": keys }), ALL, 8, "https://idp".into(), 1)
+        key_set_from_jwks(
+            &json!({ "keys": keys }),
+            ALL,
+            8,
+            "https://idp".into(),
+            1,
+            0.0,
+        )
     }
 
     #[test]
@@ -401,7 +410,7 @@ mod tests {
     fn an_empty_or_useless_set_is_an_error() {
         assert!(set(vec![]).is_err());
         assert!(set(vec![json!({"kty": "oct", "k": "c2VjcmV0"})]).is_err());
-        assert!(key_set_from_jwks(&json!({"nokeys": []}), ALL, 8, String::new(), 1).is_err());
+        assert!(key_set_from_jwks(&json!({"nokeys": []}), ALL, 8, String::new(), 1, 0.0).is_err());
     }
 
     #[test]
@@ -454,6 +463,6 @@ mod tests {
     #[test]
     fn keys_outside_the_allowed_algorithms_are_dropped() {
         let doc = json!({"keys": [rsa("r", None)]});
-        assert!(key_set_from_jwks(&doc, &[Algorithm::ES256], 8, String::new(), 1).is_err());
+        assert!(key_set_from_jwks(&doc, &[Algorithm::ES256], 8, String::new(), 1, 0.0).is_err());
     }
 }

@@ -3,22 +3,27 @@
 // The library itself never unwraps; tests may.
 #![cfg_attr(not(test), warn(clippy::unwrap_used))]
 
+// The floors, top to bottom: every `use crate::…` points to a lower floor, so no two modules
+// depend on each other. `routes`, `testing` · `private` · `extract` · `config` ·
+// `verify`, `cache`, `provider` · `jwks`, `token`, `policy`, `discovery`, `login_state` ·
+// `algorithm`, `clock`, `claims`, `error`, `fetch`, `redirect`, `strict_json`.
+mod algorithm;
 mod cache;
 mod claims;
+mod clock;
 mod config;
 mod discovery;
 mod error;
 mod extract;
-mod http;
+mod fetch;
 mod jwks;
+mod login_state;
 mod policy;
 mod provider;
 mod redirect;
 mod routes;
-mod state;
 mod strict_json;
 mod token;
-mod upstream;
 mod verify;
 
 #[cfg(feature = "testing")]
@@ -33,17 +38,17 @@ pub mod __fuzz;
 #[path = "private.rs"]
 pub mod __private;
 
+pub use algorithm::Algorithm;
 pub use claims::{ClaimConstraints, ClaimRule, ClaimValue, ClaimsFormatError};
-pub use config::{Algorithm, ConfigError, OidcAuth, OidcAuthBuilder, Secret};
+pub use config::{ConfigError, OidcAuth, OidcAuthBuilder};
 pub use error::{AuthError, InvalidToken};
-pub use extract::{Authenticated, ClaimsType, MaybeAuthenticated};
-pub use http::FetchError;
+pub use extract::{Authenticated, MaybeAuthenticated};
+pub use fetch::FetchError;
 pub use policy::{InvalidScopes, Policy};
 pub use provider::ProviderError;
 pub use redirect::RedirectAllowList;
 pub use routes::{AuthRoute, AuthRoutes};
-pub use token::{Access, Audience, Claims, IdToken};
-pub use upstream::UpstreamError;
+pub use token::{Access, Audience, Claims, ClaimsType, IdToken};
 
 /// The attribute macros, used as `#[auth::required]` and `#[auth::optional]`.
 ///

@@ -12,8 +12,8 @@ pub use crate::policy::Policy;
 pub use actix_web;
 
 use crate::error::AuthError;
-use crate::extract::{Authenticated, ClaimsType, Extraction, MaybeAuthenticated, map_extraction};
-use crate::token::IdToken;
+use crate::extract::{Authenticated, Extraction, MaybeAuthenticated, map_extraction};
+use crate::token::{ClaimsType, IdToken};
 
 /// The types `#[auth::required]` accepts for the token parameter.
 #[diagnostic::on_unimplemented(

@@ -21,9 +21,10 @@ use futures::FutureExt as _;
 use futures::channel::oneshot;
 use futures::future::Shared;
 
-use crate::config::{Algorithm, Config};
+use crate::algorithm::Algorithm;
+use crate::clock;
 use crate::discovery::ProviderMetadata;
-use crate::http::{FetchError, get_json};
+use crate::fetch::{FetchError, get_json};
 use crate::jwks::{KeySet, key_set_from_jwks};
 
 const FIRST_BACKOFF: Duration = Duration::from_secs(1);
@@ -81,15 +82,31 @@ pub(crate) enum Reason {
 /// A fetch in progress, which any number of requests may await.
 pub(crate) type PendingFetch = Shared<oneshot::Receiver<Result<(), ProviderError>>>;
 
+/// Where the provider is and how its keys are kept: the part of the configuration the
+/// provider service reads.
+#[derive(Debug, Clone)]
+pub(crate) struct ProviderSettings {
+    /// The discovery document's URL, if any.
+    pub(crate) discovery_url: Option<String>,
+    /// Overrides the discovery document's `jwks_uri`.
+    pub(crate) jwks_uri: Option<String>,
+    /// Overrides the discovery document's `issuer`.
+    pub(crate) issuer: Option<String>,
+    /// The timeout of each fetch.
+    pub(crate) timeout: Duration,
+    /// How long a key set is used before a background refresh.
+    pub(crate) jwks_ttl: Duration,
+    /// The least time between two fetches caused by unknown `kid`s.
+    pub(crate) jwks_refetch_cooldown: Duration,
+    /// The most keys kept from one set.
+    pub(crate) max_keys: usize,
+    /// The algorithms keys are parsed for.
+    pub(crate) algorithms: Vec<Algorithm>,
+}
+
+/// The provider as a service: its discovery document and key set, fetched and kept fresh.
 pub(crate) struct Provider {
-    discovery_url: Option<String>,
-    jwks_uri: Option<String>,
-    issuer: Option<String>,
-    timeout: Duration,
-    ttl: Duration,
-    cooldown: Duration,
-    max_keys: usize,
-    algorithms: Vec<Algorithm>,
+    settings: ProviderSettings,
     metadata: ArcSwapOption<ProviderMetadata>,
     keys: ArcSwapOption<KeySet>,
     generation: AtomicU64,
@@ -109,16 +126,9 @@ struct FetchState {
 }
 
 impl Provider {
-    pub(crate) fn new(config: &Config) -> Self {
+    pub(crate) fn new(settings: ProviderSettings) -> Self {
         Self {
-            discovery_url: config.discovery_url.clone(),
-            jwks_uri: config.jwks_uri.clone(),
-            issuer: config.issuer.clone(),
-            timeout: config.timeout,
-            ttl: config.jwks_ttl,
-            cooldown: config.jwks_refetch_cooldown,
-            max_keys: config.max_keys,
-            algorithms: config.algorithms.clone(),
+            settings,
             metadata: ArcSwapOption::empty(),
             keys: ArcSwapOption::empty(),
             generation: AtomicU64::new(0),
@@ -137,7 +147,7 @@ impl Provider {
     /// `now` is the request's reading of the wall clock (see [`KeySet::fetched_at`]); a clock
     /// set back to before the fetch counts as stale too, and that refresh restarts the age.
     pub(crate) fn refresh_if_stale(self: &Arc<Self>, keys: &KeySet, now: f64) {
-        if !outlived(keys.fetched_at, now, self.ttl) {
+        if !outlived(keys.fetched_at, now, self.settings.jwks_ttl) {
             return;
         }
         let now_ms = self.epoch.elapsed().as_millis() as u64;
@@ -169,7 +179,7 @@ impl Provider {
         if reason == Reason::UnknownKid {
             if state
                 .last_unknown_kid_fetch
-                .is_some_and(|at| now < at + self.cooldown)
+                .is_some_and(|at| now < at + self.settings.jwks_refetch_cooldown)
             {
                 return None;
             }
@@ -201,10 +211,11 @@ impl Provider {
     }
 
     async fn fetch(&self) -> Result<(), ProviderError> {
-        let (metadata, fetched) = match (self.metadata.load_full(), &self.discovery_url) {
+        let settings = &self.settings;
+        let (metadata, fetched) = match (self.metadata.load_full(), &settings.discovery_url) {
             (Some(metadata), _) => (Some(metadata), false),
             (None, Some(url)) => {
-                let fetched = ProviderMetadata::fetch(url, self.timeout)
+                let fetched = ProviderMetadata::fetch(url, settings.timeout)
                     .await
                     .map_err(ProviderError::Discovery)?;
                 (Some(Arc::new(fetched)), true)
@@ -217,12 +228,12 @@ impl Provider {
                 .and_then(|m| m.endpoint(name))
                 .map(str::to_owned)
         };
-        let jwks_uri = self
+        let jwks_uri = settings
             .jwks_uri
             .clone()
             .or_else(|| from_discovery("jwks_uri"))
             .ok_or(ProviderError::NoJwksUri)?;
-        let issuer = self
+        let issuer = settings
             .issuer
             .clone()
             .or_else(|| from_discovery("issuer"))
@@ -232,16 +243,17 @@ impl Provider {
             // is fetched again at the next attempt, so fixing the provider is enough.
             self.metadata.store(metadata.clone());
         }
-        let document = get_json(&jwks_uri, self.timeout)
+        let document = get_json(&jwks_uri, settings.timeout)
             .await
             .map_err(ProviderError::Jwks)?;
         let generation = self.generation.fetch_add(1, Ordering::Relaxed) + 1;
         let mut keys = key_set_from_jwks(
             &document,
-            &self.algorithms,
-            self.max_keys,
+            &settings.algorithms,
+            settings.max_keys,
             issuer,
             generation,
+            clock::now(),
         )
         .map_err(ProviderError::NoUsableKeys)?;
         if let Some(previous) = self.keys.load().as_deref() {

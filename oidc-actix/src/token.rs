@@ -11,6 +11,11 @@ use serde_json::{Map, Value};
 
 use crate::claims::{flattened_roles, visit_path};
 
+/// The bounds on a claims type: deserializable, and shareable by the verified-token cache.
+pub trait ClaimsType: DeserializeOwned + Send + Sync + 'static {}
+
+impl<C: DeserializeOwned + Send + Sync + 'static> ClaimsType for C {}
+
 /// A bearer token that passed validation, with its claims.
 ///
 /// `IdToken` dereferences to its claims type, the standard [`Claims`] unless you bring your own

@@ -1,26 +1,25 @@
 //! Token verification: header, key, signature, then the registered claims (RFC 7519 §4.1).
 //!
+//! Pure: given the token, the key set, the rules and the time, it decides. It knows nothing of
+//! requests, the handle, the cache, the provider or the clock, so the bearer extractor, the
+//! login callback's ID-token check and the fuzz targets all run the very same checks.
+//!
 //! The order matters for cost and for safety: size first (no work for absurd input), then the
 //! header (cheap, rejects `none`, HMAC and unknown `crit`), then the key and its algorithm
 //! binding, then the signature, and only then is the payload parsed.
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use crate::OidcAuth;
-use crate::cache;
-use crate::config::Algorithm;
-use crate::error::{AuthError, InvalidToken};
-use crate::extract::{ClaimsType, ascii_token};
+use crate::algorithm::Algorithm;
+use crate::error::InvalidToken;
 use crate::jwks::{KeySet, VerificationKey};
-use crate::provider::{PendingFetch, Reason};
 use crate::strict_json;
-use crate::token::IdToken;
 
 /// The JOSE header members this validator reads. Others (`jku`, `x5u`, `jwk`, …) are ignored:
 /// keys come from the provider's key set only, never from the token.
@@ -35,8 +34,10 @@ struct Header {
     crit: Option<Value>,
 }
 
-/// The claim checks that do not depend on the key set.
-pub(crate) struct ClaimRules<'a> {
+/// What a token must satisfy besides its signature: the configuration's part of verification
+/// (the key set brings the keys and the issuer).
+#[derive(Clone, Copy)]
+pub(crate) struct TokenRules<'a> {
     pub(crate) audience: Option<&'a str>,
     pub(crate) leeway: Duration,
     pub(crate) algorithms: &'a [Algorithm],
@@ -61,6 +62,16 @@ pub(crate) enum Failure {
     UnknownKid,
 }
 
+impl Failure {
+    /// Why the token is rejected, once no fresher key set can help.
+    pub(crate) fn reason(self) -> InvalidToken {
+        match self {
+            Self::Invalid(why) => why,
+            Self::UnknownKid => InvalidToken::UnknownKey,
+        }
+    }
+}
+
 impl From<InvalidToken> for Failure {
     fn from(why: InvalidToken) -> Self {
         Self::Invalid(why)
@@ -82,13 +93,6 @@ fn decode_object(segment: &str, what: &'static str) -> Result<Vec<u8>, InvalidTo
     }
 }
 
-/// Seconds since the epoch, as a float so fractional NumericDates compare exactly.
-pub(crate) fn now() -> f64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0.0, |d| d.as_secs_f64())
-}
-
 fn numeric(claim: Option<&Value>, name: &'static str) -> Result<Option<f64>, InvalidToken> {
     match claim {
         None => Ok(None),
@@ -108,7 +112,7 @@ pub(crate) struct Parsed<'t> {
 
 /// The checks that need no key: size, shape, header, algorithm allow-list, `typ`, `crit`.
 /// Run first, so malformed input never costs a key fetch.
-pub(crate) fn parse<'t>(raw: &'t str, rules: &ClaimRules<'_>) -> Result<Parsed<'t>, InvalidToken> {
+pub(crate) fn parse<'t>(raw: &'t str, rules: &TokenRules<'_>) -> Result<Parsed<'t>, InvalidToken> {
     if raw.len() > rules.max_token_bytes {
         return Err(InvalidToken::TooLarge);
     }
@@ -151,7 +155,7 @@ pub(crate) fn parse<'t>(raw: &'t str, rules: &ClaimRules<'_>) -> Result<Parsed<'
 pub(crate) fn verify(
     raw: &str,
     keys: &KeySet,
-    rules: &ClaimRules<'_>,
+    rules: &TokenRules<'_>,
     now: f64,
 ) -> Result<Verified, Failure> {
     check(parse(raw, rules)?, keys, rules, now)
@@ -161,7 +165,7 @@ pub(crate) fn verify(
 pub(crate) fn check(
     parsed: Parsed<'_>,
     keys: &KeySet,
-    rules: &ClaimRules<'_>,
+    rules: &TokenRules<'_>,
     now: f64,
 ) -> Result<Verified, Failure> {
     let Parsed {
@@ -227,134 +231,4 @@ pub(crate) fn check(
         key: Arc::clone(key),
         exp: exp.max(0.0) as u64,
     })
-}
-
-/// What a synchronous validation attempt ended with.
-pub(crate) enum Attempt<C> {
-    Done(Result<IdToken<C>, AuthError>),
-    /// Keys must be fetched first; await this, then try again.
-    Wait(PendingFetch),
-}
-
-impl OidcAuth {
-    fn claim_rules(&self) -> ClaimRules<'_> {
-        let config = &self.inner.config;
-        ClaimRules {
-            audience: config.audience.as_deref(),
-            leeway: config.leeway,
-            algorithms: &config.algorithms,
-            max_token_bytes: config.max_token_bytes,
-        }
-    }
-
-    /// Validates with the keys at hand. `may_fetch` allows starting (or joining) a key fetch.
-    /// `raw` is the header's token, checked for ASCII only if it is not a cached one.
-    pub(crate) fn attempt<C: ClaimsType>(&self, raw: &[u8], may_fetch: bool) -> Attempt<C> {
-        let config = &self.inner.config;
-        if raw.len() > config.max_token_bytes {
-            return Attempt::Done(Err(InvalidToken::TooLarge.into()));
-        }
-        let provider = &self.inner.provider;
-        let guard = provider.keys();
-        let Some(keys) = guard.as_ref() else {
-            let raw = match ascii_token(raw) {
-                Ok(raw) => raw,
-                Err(why) => return Attempt::Done(Err(why)),
-            };
-            // Reject what no key could save before asking the provider for keys.
-            if let Err(why) = parse(raw, &self.claim_rules()) {
-                return Attempt::Done(Err(why.into()));
-            }
-            return match may_fetch.then(|| provider.begin(Reason::Initial)).flatten() {
-                Some(pending) => Attempt::Wait(pending),
-                None => Attempt::Done(Err(AuthError::ProviderUnavailable)),
-            };
-        };
-        let now = now();
-        provider.refresh_if_stale(keys, now);
-        if let Some(token) = cache::get::<C>(self.inner.id, raw, keys, now) {
-            return Attempt::Done(Ok(token));
-        }
-        let raw = match ascii_token(raw) {
-            Ok(raw) => raw,
-            Err(why) => return Attempt::Done(Err(why)),
-        };
-        match verify(raw, keys, &self.claim_rules(), now) {
-            Err(Failure::UnknownKid) => {
-                if let Some(pending) = may_fetch
-                    .then(|| provider.begin(Reason::UnknownKid))
-                    .flatten()
-                {
-                    return Attempt::Wait(pending);
-                }
-                // The set read above may have been replaced since: the fetch that brings this
-                // `kid` can finish between that read and `begin`, whose cooldown it has just
-                // started. Look at the current set once before refusing.
-                let current = provider.keys();
-                match current.as_deref() {
-                    Some(current) if current.generation != keys.generation => {
-                        let outcome = verify(raw, current, &self.claim_rules(), now);
-                        Attempt::Done(self.conclude(raw, outcome, current, now))
-                    }
-                    _ => Attempt::Done(Err(InvalidToken::UnknownKey.into())),
-                }
-            }
-            outcome => Attempt::Done(self.conclude(raw, outcome, keys, now)),
-        }
-    }
-
-    /// Turns a verification outcome into the handler's token, caching a valid one.
-    fn conclude<C: ClaimsType>(
-        &self,
-        raw: &str,
-        outcome: Result<Verified, Failure>,
-        keys: &KeySet,
-        now: f64,
-    ) -> Result<IdToken<C>, AuthError> {
-        let Verified {
-            payload_json,
-            payload,
-            kid,
-            key,
-            exp,
-        } = match outcome {
-            Ok(verified) => verified,
-            Err(Failure::Invalid(why)) => return Err(why.into()),
-            Err(Failure::UnknownKid) => return Err(InvalidToken::UnknownKey.into()),
-        };
-        let token = IdToken::<C>::from_verified(raw, &payload_json, payload, exp)
-            .map_err(|e| AuthError::from(InvalidToken::ClaimsType(e.to_string())))?;
-        cache::insert(
-            self.inner.id,
-            self.inner.config.token_cache_capacity,
-            raw,
-            || cache::Entry::new(token.clone(), kid, key, exp),
-            keys,
-            now,
-        );
-        Ok(token)
-    }
-
-    /// Finishes a validation that had to wait for a key fetch.
-    pub(crate) async fn validate_after<C: ClaimsType>(
-        &self,
-        pending: PendingFetch,
-        raw: &[u8],
-    ) -> Result<IdToken<C>, AuthError> {
-        // The outcome is in the provider's state: a failed fetch shows as missing keys.
-        let _ = pending.await;
-        // The fetch joined may have had another reason (a stale-set refresh that began before
-        // the token's key was published), so one unknown-`kid` fetch more is allowed, within its
-        // cooldown as always; after that, what the keys say is final.
-        match self.attempt(raw, true) {
-            Attempt::Done(result) => result,
-            Attempt::Wait(pending) => {
-                let _ = pending.await;
-                match self.attempt(raw, false) {
-                    Attempt::Done(result) => result,
-                    Attempt::Wait(_) => Err(AuthError::ProviderUnavailable),
-                }
-            }
-        }
-    }
 }

@@ -5,8 +5,8 @@ use serde_json::{Map, Value, json};
 
 use super::as_int;
 use super::login::scope_list;
-use crate::OidcAuth;
-use crate::upstream::UpstreamError;
+use super::upstream::{self, UpstreamError};
+use crate::config::OidcAuth;
 
 /// The polling interval when the provider names none (RFC 8628 §3.2).
 const DEFAULT_INTERVAL: i64 = 5;
@@ -37,14 +37,17 @@ fn device_answer(answer: &Map<String, Value>) -> Result<Value, UpstreamError> {
 
 /// Reads no input: py-oidc-auth-client posts an empty form, and whatever a body holds is ignored.
 pub(super) async fn device(auth: OidcAuth) -> HttpResponse {
-    let config = &auth.inner.config;
+    let config = auth.config();
     let scope = scope_list(
         config.scopes.iter().map(String::as_str),
         config.offline_access,
     );
-    let started = auth
-        .post_form("device_authorization_endpoint", vec![("scope", scope)])
-        .await;
+    let started = upstream::post_form(
+        &auth,
+        "device_authorization_endpoint",
+        vec![("scope", scope)],
+    )
+    .await;
     match started.and_then(|answer| device_answer(&answer)) {
         Ok(body) => HttpResponse::Ok()
             .insert_header(("cache-control", "no-store"))

@@ -6,10 +6,12 @@ use actix_web::{HttpRequest, HttpResponse, ResponseError};
 use serde_json::{Map, Value};
 
 use super::token::exchange;
+use super::upstream;
 use super::{bad_request, redirect, with_query};
-use crate::OidcAuth;
-use crate::state::{MAX_REDIRECT_URI_BYTES, pkce_challenge};
-use crate::verify::{ClaimRules, now, verify};
+use crate::clock;
+use crate::config::OidcAuth;
+use crate::login_state::{MAX_REDIRECT_URI_BYTES, pkce_challenge};
+use crate::verify::{TokenRules, verify};
 
 /// The query parameters of a request, first occurrence winning; `None` if the query is not
 /// valid form encoding.
@@ -72,7 +74,7 @@ pub(super) async fn login(auth: OidcAuth, req: HttpRequest) -> HttpResponse {
     let Some(redirect_uri) = query.get("redirect_uri").filter(|v| !v.is_empty()) else {
         return bad_request("Missing redirect_uri");
     };
-    let config = &auth.inner.config;
+    let config = auth.config();
     if let Some(list) = &config.redirect_allow_list
         && !list.allows(redirect_uri, config.proxy.as_deref())
     {
@@ -102,12 +104,12 @@ pub(super) async fn login(auth: OidcAuth, req: HttpRequest) -> HttpResponse {
         Some(requested) => scope_list(requested.split_whitespace(), offline_access),
         None => scope_list(config.scopes.iter().map(String::as_str), offline_access),
     };
-    let authorization_endpoint = match auth.endpoint("authorization_endpoint").await {
+    let authorization_endpoint = match upstream::endpoint(&auth, "authorization_endpoint").await {
         Ok(endpoint) => endpoint,
         Err(e) => return e.error_response(),
     };
-    let state = auth.inner.sealer.issue(redirect_uri);
-    let sealed = auth.inner.sealer.seal(&state);
+    let state = auth.sealer().issue(redirect_uri);
+    let sealed = auth.sealer().seal(&state);
     let challenge = pkce_challenge(&state.verifier);
     let location = with_query(
         &authorization_endpoint,
@@ -147,7 +149,7 @@ pub(super) async fn callback(auth: OidcAuth, req: HttpRequest) -> HttpResponse {
     ) else {
         return bad_request("Missing code or state");
     };
-    let state = match auth.inner.sealer.consume(sealed) {
+    let state = match auth.sealer().consume(sealed) {
         Ok(state) => state,
         Err(e) => return bad_request(e.detail()),
     };
@@ -178,7 +180,7 @@ async fn check_id_token(
         .get("id_token")
         .and_then(Value::as_str)
         .ok_or("The provider returned no id_token")?;
-    let provider = &auth.inner.provider;
+    let provider = auth.provider();
     if provider.keys().is_none() {
         let _ = provider.refresh_now().await;
     }
@@ -186,14 +188,15 @@ async fn check_id_token(
     let keys = guard
         .as_ref()
         .ok_or("The provider's keys are unavailable")?;
-    let config = &auth.inner.config;
-    let rules = ClaimRules {
+    let config = auth.config();
+    // The bearer tokens' rules, with the audience an ID token has: this client (OIDC Core
+    // §3.1.3.7).
+    let rules = TokenRules {
         audience: Some(&config.client_id),
-        leeway: config.leeway,
-        algorithms: &config.algorithms,
-        max_token_bytes: config.max_token_bytes,
+        ..config.token_rules()
     };
-    let verified = verify(id_token, keys, &rules, now()).map_err(|_| "The id_token is invalid")?;
+    let verified =
+        verify(id_token, keys, &rules, clock::now()).map_err(|_| "The id_token is invalid")?;
     if verified.payload.get("nonce").and_then(Value::as_str) != Some(nonce) {
         return Err("The id_token nonce does not match this login".to_owned());
     }

@@ -3,8 +3,9 @@
 use actix_web::{HttpRequest, HttpResponse};
 
 use super::login::query;
+use super::upstream;
 use super::{bad_request, redirect, with_query};
-use crate::OidcAuth;
+use crate::config::OidcAuth;
 
 /// Redirects to the provider's `end_session_endpoint` with our client id, the caller's
 /// `post_logout_redirect_uri` and `id_token_hint`; without one (or with the provider down),
@@ -13,7 +14,7 @@ pub(super) async fn logout(auth: OidcAuth, req: HttpRequest) -> HttpResponse {
     let Some(query) = query(&req) else {
         return bad_request("Invalid query string");
     };
-    let config = &auth.inner.config;
+    let config = auth.config();
     let after = query
         .get("post_logout_redirect_uri")
         .filter(|v| !v.is_empty());
@@ -28,7 +29,7 @@ pub(super) async fn logout(auth: OidcAuth, req: HttpRequest) -> HttpResponse {
     if after.is_some_and(|after| after.chars().any(char::is_control)) {
         return bad_request("post_logout_redirect_uri is not a valid URI");
     }
-    match auth.endpoint("end_session_endpoint").await {
+    match upstream::endpoint(&auth, "end_session_endpoint").await {
         Ok(end_session) => {
             let hint = query
                 .get("id_token_hint")

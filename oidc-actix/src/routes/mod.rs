@@ -13,16 +13,15 @@ mod device;
 mod login;
 mod logout;
 mod token;
+mod upstream;
 mod userinfo;
 
-use actix_web::dev::Payload;
 use actix_web::web::{self, ServiceConfig};
-use actix_web::{FromRequest, HttpRequest, HttpResponse};
-use futures::future::{Ready, ready};
+use actix_web::{HttpRequest, HttpResponse};
 use serde_json::Value;
 
-use crate::OidcAuth;
-use crate::error::{AuthError, detail_response};
+use crate::config::OidcAuth;
+use crate::error::detail_response;
 
 /// One of the auth routes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -173,20 +172,6 @@ impl OidcAuth {
                 config.service(web::resource(path).route(handler));
             }
         }
-    }
-}
-
-/// The registered `OidcAuth`, for the auth routes' handlers.
-impl FromRequest for OidcAuth {
-    type Error = AuthError;
-    type Future = Ready<Result<Self, AuthError>>;
-
-    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready(
-            OidcAuth::from_app_data(req)
-                .cloned()
-                .ok_or(AuthError::NotConfigured),
-        )
     }
 }
 

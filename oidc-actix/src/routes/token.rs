@@ -7,11 +7,12 @@ use futures::StreamExt as _;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
+use super::upstream::{self, UpstreamError};
 use super::{as_int, bad_request};
-use crate::OidcAuth;
+use crate::clock;
+use crate::config::OidcAuth;
 use crate::error::detail_response;
-use crate::state::{StateError, StateSealer};
-use crate::upstream::UpstreamError;
+use crate::login_state::{StateError, StateSealer};
 
 /// The most a token request body may weigh.
 const MAX_FORM_BYTES: usize = 64 * 1024;
@@ -97,8 +98,8 @@ pub(crate) async fn exchange(
     auth: &OidcAuth,
     form: Vec<(&'static str, String)>,
 ) -> Result<Exchange, UpstreamError> {
-    let raw = auth.post_form("token_endpoint", form).await?;
-    let token = normalise(&raw, crate::verify::now() as i64)?;
+    let raw = upstream::post_form(auth, "token_endpoint", form).await?;
+    let token = normalise(&raw, clock::now() as i64)?;
     Ok(Exchange { raw, token })
 }
 
@@ -282,8 +283,8 @@ pub(super) async fn token(
     let upstream = grant(&form).and_then(|grant| {
         upstream_form(
             grant,
-            &auth.inner.sealer,
-            auth.inner.config.proxy.as_deref(),
+            auth.sealer(),
+            auth.config().proxy.as_deref(),
             &own_path,
         )
     });

@@ -7,8 +7,10 @@ use actix_web::http::header::AUTHORIZATION;
 use actix_web::{HttpRequest, HttpResponse, ResponseError};
 use serde_json::{Map, Value, json};
 
+use super::upstream;
+use crate::config::OidcAuth;
 use crate::error::detail_response;
-use crate::{IdToken, OidcAuth};
+use crate::token::IdToken;
 
 /// The output fields and the claim names tried for each, in order (hyphens also tried as `_`).
 const FIELDS: [(&str, &[&str]); 4] = [
@@ -93,7 +95,7 @@ pub(super) async fn userinfo(token: IdToken, auth: OidcAuth, req: HttpRequest) -
         .get(AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
-    match auth.fetch_userinfo(authorization).await {
+    match upstream::fetch_userinfo(&auth, authorization).await {
         Ok(claims) => {
             let info = user_info(&claims);
             if has_username(&info) {

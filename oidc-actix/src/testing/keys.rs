@@ -347,8 +347,6 @@ impl fmt::Display for TestKey {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use base64::Engine as _;
-    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
     use jsonwebtoken::jwk::Jwk;
     use jsonwebtoken::{DecodingKey, crypto};
 

@@ -10,7 +10,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
 use aws_lc_rs::digest::{SHA256, digest};
@@ -18,6 +18,8 @@ use aws_lc_rs::rand;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
+
+use crate::clock::now_secs;
 
 /// How long a login may take between the redirect to the provider and the code exchange.
 pub(crate) const STATE_LIFETIME: Duration = Duration::from_secs(600);
@@ -80,12 +82,6 @@ pub(crate) struct StateSealer {
     consumed: Mutex<HashMap<String, u64>>,
 }
 
-fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
-
 /// `n` random bytes, base64url-encoded.
 pub(crate) fn random_token(bytes: usize) -> String {
     let mut buffer = vec![0u8; bytes];
@@ -118,7 +114,7 @@ impl StateSealer {
             verifier: random_token(32),
             redirect_uri: redirect_uri.to_owned(),
             nonce: random_token(16),
-            expires: now() + STATE_LIFETIME.as_secs(),
+            expires: now_secs() + STATE_LIFETIME.as_secs(),
             id: random_token(12),
         }
     }
@@ -164,7 +160,7 @@ impl StateSealer {
             .open_in_place(nonce, Aad::from(PREFIX), ciphertext)
             .map_err(|_| StateError::Invalid)?;
         let state: LoginState = serde_json::from_slice(plain).map_err(|_| StateError::Invalid)?;
-        if now() >= state.expires {
+        if now_secs() >= state.expires {
             return Err(StateError::Expired);
         }
         Ok(state)
@@ -174,7 +170,7 @@ impl StateSealer {
     pub(crate) fn consume(&self, sealed: &str) -> Result<LoginState, StateError> {
         let state = self.open(sealed)?;
         let mut consumed = self.consumed.lock().unwrap_or_else(PoisonError::into_inner);
-        let now = now();
+        let now = now_secs();
         if consumed.len() >= MAX_CONSUMED {
             consumed.retain(|_, expires| *expires > now);
         }
@@ -233,7 +229,7 @@ mod tests {
     fn expired_and_replayed_states_are_refused() {
         let sealer = StateSealer::new(b"key");
         let mut state = sealer.issue("http://x/cb");
-        state.expires = now() - 1;
+        state.expires = now_secs() - 1;
         assert_eq!(sealer.open(&sealer.seal(&state)), Err(StateError::Expired));
         let sealed = sealer.seal(&sealer.issue("http://x/cb"));
         assert!(sealer.consume(&sealed).is_ok());

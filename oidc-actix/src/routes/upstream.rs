@@ -16,7 +16,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use serde_json::{Map, Value, json};
 
-use crate::OidcAuth;
+use crate::config::OidcAuth;
 use crate::discovery::ProviderMetadata;
 
 /// The most a provider answer to the auth routes may weigh.
@@ -106,81 +106,79 @@ pub(crate) fn basic_credentials(client_id: &str, secret: &str) -> String {
     )
 }
 
-impl OidcAuth {
-    /// The discovery document, loading it if needed.
-    pub(crate) async fn metadata(&self) -> Result<std::sync::Arc<ProviderMetadata>, UpstreamError> {
-        let provider = &self.inner.provider;
-        if let Some(metadata) = provider.metadata() {
-            return Ok(metadata);
+/// The discovery document, loading it if needed.
+async fn metadata(auth: &OidcAuth) -> Result<std::sync::Arc<ProviderMetadata>, UpstreamError> {
+    let provider = auth.provider();
+    if let Some(metadata) = provider.metadata() {
+        return Ok(metadata);
+    }
+    // A failed key-set fetch may still have loaded the discovery document.
+    let _ = provider.refresh_now().await;
+    provider.metadata().ok_or(UpstreamError::Unavailable)
+}
+
+/// The URL of a discovery endpoint such as `token_endpoint`.
+pub(crate) async fn endpoint(auth: &OidcAuth, name: &'static str) -> Result<String, UpstreamError> {
+    let metadata = metadata(auth).await?;
+    metadata
+        .endpoint(name)
+        .map(str::to_owned)
+        .ok_or(UpstreamError::MissingEndpoint(name))
+}
+
+/// POSTs a form to a provider endpoint with this client's authentication: HTTP Basic for a
+/// confidential client, `client_id` in the form for a public one.
+pub(crate) async fn post_form(
+    auth: &OidcAuth,
+    endpoint: &'static str,
+    mut form: Vec<(&'static str, String)>,
+) -> Result<Map<String, Value>, UpstreamError> {
+    let url = self::endpoint(auth, endpoint).await?;
+    let config = auth.config();
+    let client = awc::Client::builder().timeout(config.timeout).finish();
+    let mut request = client
+        .post(&url)
+        .insert_header(("accept", "application/json"));
+    match &config.client_secret {
+        Some(secret) => {
+            request = request.insert_header((
+                "authorization",
+                basic_credentials(&config.client_id, secret.expose()),
+            ));
         }
-        // A failed key-set fetch may still have loaded the discovery document.
-        let _ = provider.refresh_now().await;
-        provider.metadata().ok_or(UpstreamError::Unavailable)
+        None => form.push(("client_id", config.client_id.clone())),
     }
+    form.retain(|(_, value)| !value.is_empty());
+    let body =
+        serde_urlencoded::to_string(&form).map_err(|e| UpstreamError::BadGateway(e.to_string()))?;
+    let exchange = async {
+        let response = request
+            .insert_header(("content-type", "application/x-www-form-urlencoded"))
+            .send_body(body)
+            .await;
+        read_json(response).await
+    };
+    with_timeout(config.timeout, exchange).await
+}
 
-    /// The URL of a discovery endpoint such as `token_endpoint`.
-    pub(crate) async fn endpoint(&self, name: &'static str) -> Result<String, UpstreamError> {
-        let metadata = self.metadata().await?;
-        metadata
-            .endpoint(name)
-            .map(str::to_owned)
-            .ok_or(UpstreamError::MissingEndpoint(name))
-    }
-
-    /// POSTs a form to a provider endpoint with this client's authentication: HTTP Basic for a
-    /// confidential client, `client_id` in the form for a public one.
-    pub(crate) async fn post_form(
-        &self,
-        endpoint: &'static str,
-        mut form: Vec<(&'static str, String)>,
-    ) -> Result<Map<String, Value>, UpstreamError> {
-        let url = self.endpoint(endpoint).await?;
-        let config = &self.inner.config;
-        let client = awc::Client::builder().timeout(config.timeout).finish();
-        let mut request = client
-            .post(&url)
-            .insert_header(("accept", "application/json"));
-        match &config.client_secret {
-            Some(secret) => {
-                request = request.insert_header((
-                    "authorization",
-                    basic_credentials(&config.client_id, secret.expose()),
-                ));
-            }
-            None => form.push(("client_id", config.client_id.clone())),
-        }
-        form.retain(|(_, value)| !value.is_empty());
-        let body = serde_urlencoded::to_string(&form)
-            .map_err(|e| UpstreamError::BadGateway(e.to_string()))?;
-        let exchange = async {
-            let response = request
-                .insert_header(("content-type", "application/x-www-form-urlencoded"))
-                .send_body(body)
-                .await;
-            read_json(response).await
-        };
-        with_timeout(config.timeout, exchange).await
-    }
-
-    /// GETs the provider's userinfo endpoint with the caller's `Authorization` header.
-    pub(crate) async fn fetch_userinfo(
-        &self,
-        authorization: &str,
-    ) -> Result<Map<String, Value>, UpstreamError> {
-        let url = self.endpoint("userinfo_endpoint").await?;
-        let timeout = self.inner.config.timeout;
-        let client = awc::Client::builder().timeout(timeout).finish();
-        let exchange = async {
-            let response = client
-                .get(&url)
-                .insert_header(("accept", "application/json"))
-                .insert_header(("authorization", authorization))
-                .send()
-                .await;
-            read_json(response).await
-        };
-        with_timeout(timeout, exchange).await
-    }
+/// GETs the provider's userinfo endpoint with the caller's `Authorization` header.
+pub(crate) async fn fetch_userinfo(
+    auth: &OidcAuth,
+    authorization: &str,
+) -> Result<Map<String, Value>, UpstreamError> {
+    let url = endpoint(auth, "userinfo_endpoint").await?;
+    let timeout = auth.config().timeout;
+    let client = awc::Client::builder().timeout(timeout).finish();
+    let exchange = async {
+        let response = client
+            .get(&url)
+            .insert_header(("accept", "application/json"))
+            .insert_header(("authorization", authorization))
+            .send()
+            .await;
+        read_json(response).await
+    };
+    with_timeout(timeout, exchange).await
 }
 
 async fn with_timeout<T>(
