@@ -257,7 +257,9 @@ async fn authenticate_after<C: ClaimsType>(
 ///
 /// Everything a client sends and an unreachable provider yield `None`, and so does a server
 /// without a registered [`OidcAuth`] (logged as an error with the fix), exactly as
-/// `Option<IdToken>` does: the optional forms never answer with an error.
+/// `Option<IdToken>` does (actix-web's `Option` extractor turns every error into `None`). The
+/// `#[auth::optional]` macro answers that misconfiguration with a 500 instead, so a forgotten
+/// registration cannot pass unnoticed behind the macros.
 pub struct MaybeAuthenticated<C = Claims> {
     inner: Option<Authenticated<C>>,
 }
@@ -304,7 +306,7 @@ impl FromRequest for OidcAuth {
 }
 
 /// The instance registered with the application, or `None` (logged with the fix).
-fn registered(req: &HttpRequest) -> Option<&OidcAuth> {
+pub(crate) fn registered(req: &HttpRequest) -> Option<&OidcAuth> {
     let found = req.app_data::<OidcAuth>();
     if found.is_none() {
         log::error!(
@@ -430,8 +432,8 @@ mod tests {
         }
     }
 
-    /// Without a registered `OidcAuth` the optional forms agree: anonymous (the error is
-    /// logged with the fix), while the required form is the 500 of a misconfigured server.
+    /// Without a registered `OidcAuth` the optional extractors agree: anonymous (the error is
+    /// logged with the fix), while the required one is the 500 of a misconfigured server.
     #[actix_web::test]
     async fn without_a_registered_oidc_auth_the_optional_forms_are_anonymous() {
         use actix_web::{App, HttpResponse, test, web};

@@ -6,13 +6,14 @@ use std::marker::PhantomData;
 use actix_web::body::EitherBody;
 use actix_web::dev::Payload;
 use actix_web::{FromRequest, HttpRequest, HttpResponse, Responder, ResponseError};
+use futures::future::{Either, ready};
 
 pub use crate::claims::{ClaimConstraints, ClaimRule, ClaimValue};
 pub use crate::policy::Policy;
 pub use actix_web;
 
 use crate::error::AuthError;
-use crate::extract::{Authenticated, Extraction, MaybeAuthenticated, map_extraction};
+use crate::extract::{Authenticated, Extraction, MaybeAuthenticated, map_extraction, registered};
 use crate::token::{ClaimsType, IdToken};
 
 /// The types `#[auth::required]` accepts for the token parameter.
@@ -99,7 +100,12 @@ impl<T: OptionalToken> FromRequest for Optional<T> {
     type Error = AuthError;
     type Future = Extraction<Self>;
 
+    /// Unlike `MaybeAuthenticated` alone, a server without a registered `OidcAuth` is a 500
+    /// (MACROS.md: a distinct, logged error naming the fix).
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        if registered(req).is_none() {
+            return Either::Left(ready(Err(AuthError::NotConfigured)));
+        }
         map_extraction(MaybeAuthenticated::from_request(req, payload), |result| {
             result.map(|inner| Self {
                 inner,
