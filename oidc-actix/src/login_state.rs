@@ -4,16 +4,17 @@
 //! so it travels through the browser and the provider, and never checks `state` at the callback.
 //! Here `state` is an AES-256-GCM sealed record `{verifier, redirect_uri, nonce, expiry, id}`:
 //! nobody without the server key can read the verifier or forge a state, a state expires after
-//! ten minutes, and the callback accepts each one once. It holds no `|`, so py-oidc-auth-client
+//! five minutes, and this instance accepts each one once. It holds no `|`, so py-oidc-auth-client
 //! sends the whole state as `code_verifier`, and the token route unseals it back into the real
 //! verifier. Instances that share a configured key accept each other's states.
 
-use std::collections::HashMap;
+use std::collections::BTreeSet;
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
 use aws_lc_rs::digest::{SHA256, digest};
+use aws_lc_rs::hkdf::{HKDF_SHA256, Salt};
 use aws_lc_rs::rand;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -21,8 +22,13 @@ use serde::{Deserialize, Serialize};
 
 use crate::clock::now_secs;
 
-/// How long a login may take between the redirect to the provider and the code exchange.
-pub(crate) const STATE_LIFETIME: Duration = Duration::from_secs(600);
+/// How long a login may take between the redirect to the provider and the code exchange. Short,
+/// because a sealed state is a bearer credential for its PKCE verifier (see the README's
+/// security notes): five minutes leave a person ample time to log in at the provider.
+pub(crate) const STATE_LIFETIME: Duration = Duration::from_secs(300);
+/// The HKDF `info` the sealing key is derived with: binds the key to this one purpose, so the
+/// same configured secret used elsewhere yields an unrelated key.
+const KEY_LABEL: &[u8] = b"oidc-actix login state v1";
 /// Marks a sealed state (and versions its format).
 const PREFIX: &str = "oa1.";
 /// The longest sealed state `open` reads: a bound on the work a forged one can cause.
@@ -32,7 +38,7 @@ const MAX_SEALED_CHARS: usize = 8192;
 /// characters, the only ones JSON escapes further), the sealed state stays well within
 /// [`MAX_SEALED_CHARS`].
 pub(crate) const MAX_REDIRECT_URI_BYTES: usize = 2048;
-/// Bounds the memory of consumed states; far above any real login rate.
+/// Bounds the memory of consumed states (about 100 bytes each); far above any real login rate.
 const MAX_CONSUMED: usize = 100_000;
 
 /// What a sealed state carries.
@@ -79,7 +85,37 @@ impl StateError {
 /// Seals and opens states, and remembers which were consumed.
 pub(crate) struct StateSealer {
     key: LessSafeKey,
-    consumed: Mutex<HashMap<String, u64>>,
+    consumed: Mutex<Consumed>,
+}
+
+/// The states used at the callback or the token route and not expired yet, by expiry: a state
+/// presented again carries the same expiry and id, so one ordered set answers "used before?" and
+/// gives up its expired entries from the front, in O(expired).
+struct Consumed {
+    states: BTreeSet<(u64, String)>,
+    capacity: usize,
+}
+
+impl Consumed {
+    /// Records `state` as used; `false` if it already was.
+    ///
+    /// A full set evicts the state that expires first rather than refusing: refusing would let
+    /// anyone who consumes `capacity` states (they are free to obtain) lock every user out of
+    /// login. An evicted state could be presented once more, but only until it expires, and
+    /// only with a code the provider has already redeemed once (codes are single-use too).
+    fn insert(&mut self, state: &LoginState, now: u64) -> bool {
+        while self.states.first().is_some_and(|(expires, _)| *expires <= now) {
+            self.states.pop_first();
+        }
+        let entry = (state.expires, state.id.clone());
+        if self.states.contains(&entry) {
+            return false;
+        }
+        if self.states.len() >= self.capacity {
+            self.states.pop_first();
+        }
+        self.states.insert(entry)
+    }
 }
 
 /// `n` random bytes, base64url-encoded.
@@ -97,14 +133,20 @@ pub(crate) fn pkce_challenge(verifier: &str) -> String {
 }
 
 impl StateSealer {
-    /// A sealer keyed by SHA-256 of `secret` (any length; 32 random bytes recommended).
+    /// A sealer keyed by HKDF-SHA256 of `secret` with a fixed context label (RFC 5869; the
+    /// configuration requires 32 bytes or more of secret).
     pub(crate) fn new(secret: &[u8]) -> Self {
-        let key_bytes = digest(&SHA256, secret);
-        let key = UnboundKey::new(&AES_256_GCM, key_bytes.as_ref())
-            .expect("a SHA-256 digest is a valid AES-256 key");
+        let key: UnboundKey = Salt::new(HKDF_SHA256, &[])
+            .extract(secret)
+            .expand(&[KEY_LABEL], &AES_256_GCM)
+            .expect("an AES-256 key is a valid HKDF-SHA256 output length")
+            .into();
         Self {
             key: LessSafeKey::new(key),
-            consumed: Mutex::new(HashMap::new()),
+            consumed: Mutex::new(Consumed {
+                states: BTreeSet::new(),
+                capacity: MAX_CONSUMED,
+            }),
         }
     }
 
@@ -169,19 +211,13 @@ impl StateSealer {
     /// Opens a state and marks it used: a second call with the same state fails.
     pub(crate) fn consume(&self, sealed: &str) -> Result<LoginState, StateError> {
         let state = self.open(sealed)?;
-        let mut consumed = self.consumed.lock().unwrap_or_else(PoisonError::into_inner);
         let now = now_secs();
-        if consumed.len() >= MAX_CONSUMED {
-            consumed.retain(|_, expires| *expires > now);
+        let mut consumed = self.consumed.lock().unwrap_or_else(PoisonError::into_inner);
+        if consumed.insert(&state, now) {
+            Ok(state)
+        } else {
+            Err(StateError::Replayed)
         }
-        if consumed.len() >= MAX_CONSUMED {
-            // Still full of live states: refuse rather than forget (which would allow replays).
-            return Err(StateError::Replayed);
-        }
-        if consumed.insert(state.id.clone(), state.expires).is_some() {
-            return Err(StateError::Replayed);
-        }
-        Ok(state)
     }
 }
 
@@ -234,6 +270,51 @@ mod tests {
         let sealed = sealer.seal(&sealer.issue("http://x/cb"));
         assert!(sealer.consume(&sealed).is_ok());
         assert_eq!(sealer.consume(&sealed), Err(StateError::Replayed));
+    }
+
+    /// The attack: states are free (`GET /login`), so anyone could consume `MAX_CONSUMED` of
+    /// them; the full set then refused every further login as "already used" until they expired.
+    #[test]
+    fn a_flood_of_consumed_states_never_locks_a_fresh_login_out() {
+        let sealer = StateSealer::new(b"key");
+        let now = now_secs();
+        let mut flood = sealer.issue("http://x/cb");
+        {
+            let mut consumed = sealer.consumed.lock().unwrap();
+            for i in 0..MAX_CONSUMED + 1000 {
+                flood.id = format!("flood-{i}");
+                // Spread over the lifetime, so what is evicted is what expires first.
+                flood.expires = now + 1 + (i as u64 % STATE_LIFETIME.as_secs());
+                assert!(consumed.insert(&flood, now));
+            }
+            assert_eq!(consumed.states.len(), MAX_CONSUMED);
+        }
+        let login = sealer.seal(&sealer.issue("http://x/cb"));
+        assert!(sealer.consume(&login).is_ok(), "a fresh login is refused");
+        assert_eq!(sealer.consume(&login), Err(StateError::Replayed));
+        let consumed = sealer.consumed.lock().unwrap();
+        assert_eq!(consumed.states.len(), MAX_CONSUMED);
+        assert!(
+            consumed.states.first().unwrap().0 > now + 1,
+            "the states expiring first were evicted first"
+        );
+    }
+
+    #[test]
+    fn expired_consumed_states_are_purged_from_the_front() {
+        let sealer = StateSealer::new(b"key");
+        let mut consumed = sealer.consumed.lock().unwrap();
+        let mut state = sealer.issue("http://x/cb");
+        for (id, expires) in [("a", 10), ("b", 20), ("c", 30)] {
+            state.id = id.to_owned();
+            state.expires = expires;
+            assert!(consumed.insert(&state, 0));
+        }
+        state.id = "d".to_owned();
+        state.expires = 40;
+        assert!(consumed.insert(&state, 20));
+        let left: Vec<&str> = consumed.states.iter().map(|(_, id)| id.as_str()).collect();
+        assert_eq!(left, ["c", "d"]);
     }
 
     #[test]
