@@ -23,6 +23,7 @@ const LOGIN: &str = "/api/auth/v2/login";
 const CALLBACK: &str = "/api/auth/v2/callback";
 const LOGOUT: &str = "/api/auth/v2/logout";
 const TOKEN: &str = "/api/auth/v2/token";
+const DEVICE: &str = "/api/auth/v2/device";
 const REDIRECT: &str = "http://localhost:53100/callback";
 
 fn query_value(url: &str, name: &str) -> Option<String> {
@@ -442,10 +443,167 @@ async fn app_with_end_session(end_session: bool) -> (MockIdp, impl TestService) 
     (idp, init_service(attacked_app(auth)).await)
 }
 
+/// What an auth route must answer to one request of the byte sweep.
+#[derive(Debug)]
+enum Verdict {
+    /// 400 with exactly this `detail`.
+    Refused(String),
+    /// 302 to the provider's endpoint at `path`, with `param` = `value` in the query.
+    ToProvider {
+        path: &'static str,
+        param: &'static str,
+        value: String,
+    },
+    /// 302 to exactly this location (logout without an end-session endpoint).
+    ToLocation(String),
+    /// 200 with the provider's scripted answer, having sent `endpoint` the form field `field`
+    /// = `value`.
+    Upstream {
+        endpoint: GrantEndpoint,
+        field: &'static str,
+        value: String,
+    },
+}
+
+/// The scripted grant answers of the sweep; the route's 200 must be the provider's answer.
+const SWEEP_ACCESS_TOKEN: &str = "sweep-at";
+const SWEEP_DEVICE_CODE: &str = "sweep-dc";
+
+/// The verdict of the route at `path` when its parameter `name` holds `value` (decoded, the
+/// swept byte inside it) and every other parameter its plausible value.
+fn sweep_verdict(path: &str, name: &str, value: String, end_session: bool) -> Verdict {
+    use Verdict::{Refused, ToLocation, ToProvider, Upstream};
+    let control = value.chars().any(char::is_control);
+    let refused = |detail: &str| Refused(detail.to_owned());
+    match (path, name) {
+        // No allow-list: only the characters a `Location` and the sealed state can carry count.
+        (LOGIN, "redirect_uri") if control => refused("redirect_uri is not a valid URI"),
+        (LOGIN, "redirect_uri") => ToProvider {
+            path: "/authorize",
+            param: "redirect_uri",
+            value,
+        },
+        // `prompt` is a whitespace-separated list of known values (OIDC Core §3.1.2.1).
+        (LOGIN, "prompt") if value.split_whitespace().all(|v| v == "login") => ToProvider {
+            path: "/authorize",
+            param: "prompt",
+            value,
+        },
+        (LOGIN, "prompt") => Refused(format!(
+            "Invalid prompt {value:?}: expected one of none, login, consent, select_account"
+        )),
+        (LOGIN, "offline_access") => refused("Invalid offline_access: expected true or false"),
+        // Any scope list is the caller's to ask for; the provider judges it.
+        (LOGIN, "scope") => ToProvider {
+            path: "/authorize",
+            param: "redirect_uri",
+            value: REDIRECT.to_owned(),
+        },
+        // The provider's `error` decides the callback before the code or the state is read.
+        (CALLBACK, "error") => Refused(format!("Login failed: {value}")),
+        (CALLBACK, _) => refused("Login failed: access_denied"),
+        (LOGOUT, "post_logout_redirect_uri") if control => {
+            refused("post_logout_redirect_uri is not a valid URI")
+        }
+        (LOGOUT, "post_logout_redirect_uri") if end_session => ToProvider {
+            path: "/logout",
+            param: "post_logout_redirect_uri",
+            value,
+        },
+        (LOGOUT, "post_logout_redirect_uri") => ToLocation(value),
+        (LOGOUT, "id_token_hint") if end_session => ToProvider {
+            path: "/logout",
+            param: "id_token_hint",
+            value,
+        },
+        (LOGOUT, "id_token_hint") => ToLocation(REDIRECT.to_owned()),
+        (TOKEN, "grant_type") => refused("Unsupported grant_type"),
+        // `grant_type=refresh_token`: the refresh token goes upstream as sent, the other
+        // grants' fields are not read.
+        (TOKEN, "refresh-token") => Upstream {
+            endpoint: GrantEndpoint::Token,
+            field: "refresh_token",
+            value,
+        },
+        (TOKEN, _) => Upstream {
+            endpoint: GrantEndpoint::Token,
+            field: "refresh_token",
+            value: "r".to_owned(),
+        },
+        // The device route reads no input: the configured scopes (by default `openid` first,
+        // `profile email`, and `offline_access`) go upstream whatever the body says.
+        (DEVICE, "scope") => Upstream {
+            endpoint: GrantEndpoint::Device,
+            field: "scope",
+            value: "openid profile email offline_access".to_owned(),
+        },
+        _ => unreachable!("no verdict for {path} {name}"),
+    }
+}
+
+/// Whether `answer` is `verdict`, `before` being the provider's request counts before the
+/// request; what differs, if not.
+fn judge(
+    answer: &Answer,
+    verdict: &Verdict,
+    idp: &MockIdp,
+    before: RequestCounts,
+) -> Result<(), String> {
+    let spent = idp.requests();
+    let grants = (spent.token - before.token, spent.device - before.device);
+    let location = answer.location.as_deref().unwrap_or_default();
+    let fine = match verdict {
+        Verdict::Refused(detail) => {
+            answer.status == StatusCode::BAD_REQUEST
+                && answer.detail() == detail
+                && answer.location.is_none()
+                && grants == (0, 0)
+        }
+        Verdict::ToProvider { path, param, value } => {
+            answer.status == StatusCode::FOUND
+                && location.starts_with(&format!("{}?", idp.url(path)))
+                && query_value(location, param).as_ref() == Some(value)
+                && grants == (0, 0)
+        }
+        Verdict::ToLocation(to) => {
+            answer.status == StatusCode::FOUND && location == to && grants == (0, 0)
+        }
+        Verdict::Upstream {
+            endpoint,
+            field,
+            value,
+        } => {
+            let (asked, answered, scripted) = match endpoint {
+                GrantEndpoint::Token => ((1, 0), "access_token", SWEEP_ACCESS_TOKEN),
+                _ => ((0, 1), "device_code", SWEEP_DEVICE_CODE),
+            };
+            let sent = idp.last_request(*endpoint);
+            answer.status == StatusCode::OK
+                && grants == asked
+                && sent.as_ref().and_then(|sent| sent.field(field)) == Some(value.as_str())
+                && answer.json[answered] == scripted
+        }
+    };
+    if fine {
+        Ok(())
+    } else {
+        Err(format!(
+            "expected {verdict:?}; got {} {:?} location {location:?}, grant requests {grants:?}, last sent {:?}",
+            answer.status,
+            answer.text,
+            match verdict {
+                Verdict::Upstream { endpoint, .. } => idp.last_request(*endpoint),
+                _ => None,
+            }
+        ))
+    }
+}
+
 /// Every byte value, placed inside every parameter of every auth route: as a percent-encoded
 /// raw byte and as the character U+00XX (UTF-8, percent-encoded). Whatever the route makes of
-/// it, the answer is the route's own (a 4xx with a JSON `detail`, a redirect, or the upstream's
-/// verdict), never a 500: the class of the logout bug above, searched for systematically.
+/// it, the answer is the route's own, never a 500 (the class of the logout bug above, searched
+/// for systematically): exactly the 400 its rules give, the redirect carrying the value on, or,
+/// with the provider's grant endpoints scripted, the provider's answer to what was sent.
 #[actix_web::test]
 async fn no_byte_in_any_auth_route_parameter_is_a_server_error() {
     /// Method, path, and each parameter with a plausible value.
@@ -494,16 +652,33 @@ async fn no_byte_in_any_auth_route_parameter_is_a_server_error() {
                 ("device-code", "d"),
             ],
         ),
-        ("POST", "/api/auth/v2/device", &[("scope", "openid")]),
+        ("POST", DEVICE, &[("scope", "openid")]),
     ];
     for end_session in [false, true] {
-        let (_idp, app) = app_with_end_session(end_session).await;
+        let (idp, app) = app_with_end_session(end_session).await;
+        idp.set_answer(
+            GrantEndpoint::Token,
+            200,
+            json!({"access_token": SWEEP_ACCESS_TOKEN, "token_type": "Bearer", "expires_in": 300}),
+        );
+        idp.set_answer(
+            GrantEndpoint::Device,
+            200,
+            json!({"device_code": SWEEP_DEVICE_CODE, "user_code": "UC",
+                   "verification_uri": idp.url("/verify"), "expires_in": 600}),
+        );
         let mut requests = 0;
+        let mut mismatches = Vec::new();
         for (method, path, params) in ROUTES {
-            for (index, (name, _)) in params.iter().enumerate() {
+            for (index, (name, plausible)) in params.iter().enumerate() {
                 for byte in 0..=255u8 {
                     let utf8 = char::from(byte).to_string();
-                    for spelled in [format!("%{byte:02X}"), urlencode(&utf8)] {
+                    // What the route reads: form decoding makes a byte that is not UTF-8 on
+                    // its own the replacement character.
+                    let raw = String::from_utf8_lossy(&[byte]).into_owned();
+                    for (spelled, decoded) in
+                        [(format!("%{byte:02X}"), raw), (urlencode(&utf8), utf8)]
+                    {
                         let body: Vec<String> = params
                             .iter()
                             .enumerate()
@@ -525,10 +700,13 @@ async fn no_byte_in_any_auth_route_parameter_is_a_server_error() {
                                 .insert_header((CONTENT_TYPE, "application/x-www-form-urlencoded"))
                                 .set_payload(body.clone())
                         };
+                        let before = idp.requests();
                         let answer = call(&app, request).await;
                         requests += 1;
-                        let case =
-                            format!("{method} {path} {name} with byte {byte:#04x} as {spelled}");
+                        let case = format!(
+                            "{method} {path} {name} with byte {byte:#04x} as {spelled} \
+                             (end-session endpoint: {end_session})"
+                        );
                         assert_ne!(
                             answer.status,
                             StatusCode::INTERNAL_SERVER_ERROR,
@@ -537,11 +715,22 @@ async fn no_byte_in_any_auth_route_parameter_is_a_server_error() {
                         if answer.status.is_client_error() {
                             assert!(answer.json["detail"].is_string(), "{case}: {answer:?}");
                         }
+                        let value = format!("{plausible}{decoded}{plausible}");
+                        let verdict = sweep_verdict(path, name, value, end_session);
+                        if let Err(why) = judge(&answer, &verdict, &idp, before) {
+                            mismatches.push(format!("{case}: {why}"));
+                        }
                     }
                 }
             }
         }
         assert_eq!(requests, 2 * 256 * 16, "every route, parameter and byte");
+        assert!(
+            mismatches.is_empty(),
+            "{} of {requests} answers are not the route's verdict; the first ones:\n{}",
+            mismatches.len(),
+            mismatches[..mismatches.len().min(20)].join("\n")
+        );
     }
 }
 
