@@ -150,20 +150,62 @@ async fn a_missing_token_is_401_even_while_the_provider_is_down() {
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
 }
 
+/// `text` without the position serde_json appends to its errors (` at line 1 column 57`), which
+/// moves with the payload's layout (the provider's port is in `iss`).
+fn without_position(text: &str) -> &str {
+    let Some((head, position)) = text.rsplit_once(" at line ") else {
+        return text;
+    };
+    let numbers = position
+        .split_once(" column ")
+        .map(|(line, column)| [line, column]);
+    match numbers {
+        Some(numbers)
+            if numbers
+                .iter()
+                .all(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit())) =>
+        {
+            head
+        }
+        _ => text,
+    }
+}
+
+/// `GET /whoami` with `token` is 401 `Invalid token: <reason>`, with the RFC 6750 §3.1
+/// `invalid_token` challenge describing the same reason: rejected for `reason`, not for another
+/// one. `case` names the attempt in a failure.
 async fn assert_invalid(
     app: &impl Service<actix_http::Request, Response = ServiceResponse, Error = actix_web::Error>,
     token: &str,
-    why: &str,
+    reason: &str,
+    case: &str,
 ) {
-    let response = get(app, "/whoami", Some(token)).await;
-    assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{why}");
-    assert!(
-        challenge(&response).starts_with("Bearer error=\"invalid_token\""),
-        "{why}: {}",
-        challenge(&response)
-    );
+    assert_invalid_at(app, "/whoami", token, reason, case).await;
+}
+
+/// [`assert_invalid`] at `path`.
+async fn assert_invalid_at(
+    app: &impl Service<actix_http::Request, Response = ServiceResponse, Error = actix_web::Error>,
+    path: &str,
+    token: &str,
+    reason: &str,
+    case: &str,
+) {
+    let response = get(app, path, Some(token)).await;
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{case}");
+    let challenge = challenge(&response);
     let detail = detail(response).await;
-    assert!(detail.starts_with("Invalid token"), "{why}: {detail}");
+    let given = detail
+        .strip_prefix("Invalid token: ")
+        .unwrap_or_else(|| panic!("{case}: not an invalid-token detail: {detail}"));
+    assert_eq!(without_position(given), reason, "{case}: the reason");
+    // The challenge carries the detail's reason, as a quoted-string without `"` or `\`.
+    let description: String = given.chars().filter(|c| !matches!(c, '"' | '\\')).collect();
+    assert_eq!(
+        challenge,
+        format!("Bearer error=\"invalid_token\", error_description=\"{description}\""),
+        "{case}: the challenge"
+    );
     assert!(!detail.contains(token), "the detail never echoes the token");
 }
 
@@ -172,13 +214,26 @@ async fn malformed_tokens_are_401_invalid_token() {
     let idp = MockIdp::start();
     let auth = idp.auth_builder().build().unwrap();
     let app = init_service(app(auth.clone())).await;
-    for (token, why) in [
-        ("garbage.token.here", "not base64 JSON"),
-        ("not-a-jwt", "one segment"),
-        ("a.b.c.d", "four segments"),
-        ("e30.e30.", "empty header object"),
+    for (token, reason, case) in [
+        (
+            "garbage.token.here",
+            "malformed token: header",
+            "not base64 JSON",
+        ),
+        (
+            "not-a-jwt",
+            "malformed token: not three segments",
+            "one segment",
+        ),
+        (
+            "a.b.c.d",
+            "malformed token: not three segments",
+            "four segments",
+        ),
+        // `{}`: valid JSON, but a JOSE header names its `alg`.
+        ("e30.e30.", "malformed token: header", "empty header object"),
     ] {
-        assert_invalid(&app, token, why).await;
+        assert_invalid(&app, token, reason, case).await;
     }
 }
 
@@ -188,16 +243,29 @@ async fn missing_registered_claims_and_non_numeric_dates_are_rejected() {
     let idp = MockIdp::start();
     let auth = idp.auth_builder().build().unwrap();
     let app = init_service(app(auth.clone())).await;
-    assert_invalid(&app, &idp.token().without_claim("exp").sign(), "no exp").await;
+    assert_invalid(
+        &app,
+        &idp.token().without_claim("exp").sign(),
+        "missing exp claim",
+        "no exp",
+    )
+    .await;
     for claim in ["exp", "nbf", "iat"] {
         assert_invalid(
             &app,
             &idp.token().claim(claim, json!("tomorrow")).sign(),
+            &format!("invalid {claim} claim"),
             &format!("{claim} not a number"),
         )
         .await;
     }
-    assert_invalid(&app, &idp.token().without_claim("iss").sign(), "no iss").await;
+    assert_invalid(
+        &app,
+        &idp.token().without_claim("iss").sign(),
+        "wrong issuer",
+        "no iss",
+    )
+    .await;
     let response = get(
         &app,
         "/whoami",
@@ -227,6 +295,7 @@ async fn leeway_tolerates_clock_skew() {
     assert_invalid(
         &app,
         &idp.token().expires_in(-31).sign(),
+        "token has expired",
         "beyond the leeway",
     )
     .await;
@@ -250,10 +319,17 @@ async fn audience_is_checked_when_configured() {
     assert_invalid(
         &app,
         &idp.token().claim("aud", json!("other")).sign(),
+        "wrong audience",
         "another client",
     )
     .await;
-    assert_invalid(&app, &idp.token().without_claim("aud").sign(), "no aud").await;
+    assert_invalid(
+        &app,
+        &idp.token().without_claim("aud").sign(),
+        "wrong audience",
+        "no aud",
+    )
+    .await;
 }
 
 #[actix_web::test]
@@ -303,9 +379,11 @@ async fn the_allow_list_restricts_algorithms() {
             .status(),
         StatusCode::OK
     );
+    // Published, signed correctly: only the allow-list refuses it.
     assert_invalid(
         &app,
         &idp.token().key(TestKey::Es256).sign(),
+        "algorithm \"ES256\" is not allowed",
         "ES256 not allowed",
     )
     .await;
@@ -323,6 +401,7 @@ async fn signatures_must_verify() {
     assert_invalid(
         &app,
         &format!("{head}.{other_signature}"),
+        "signature verification failed",
         "another token's signature",
     )
     .await;
@@ -333,13 +412,15 @@ async fn signatures_must_verify() {
     assert_invalid(
         &app,
         &format!("{tampered_head_payload}.{sig}"),
+        "signature verification failed",
         "payload swapped",
     )
     .await;
     assert_invalid(
         &app,
         &idp.token().sign_with_unpublished_key(),
-        "unpublished key",
+        "signature verification failed",
+        "unpublished key under a published kid",
     )
     .await;
 }
@@ -360,6 +441,7 @@ async fn token_types_are_checked() {
     assert_invalid(
         &app,
         &idp.token().header("typ", json!("logout+jwt")).sign(),
+        "unsupported token type",
         "logout token",
     )
     .await;
@@ -372,9 +454,13 @@ async fn the_token_size_limit_is_configurable() {
     let auth = idp.auth_builder().max_token_bytes(4096).build().unwrap();
     let app = init_service(app(auth.clone())).await;
     let big = idp.token().claim("padding", json!("x".repeat(5000))).sign();
-    let response = get(&app, "/whoami", Some(&big)).await;
-    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
-    assert!(detail(response).await.contains("too large"));
+    assert_invalid(
+        &app,
+        &big,
+        "token too large",
+        "5000 bytes of padding over 4096",
+    )
+    .await;
     assert_eq!(
         idp.requests().total,
         0,
@@ -390,18 +476,21 @@ async fn claims_of_the_wrong_type_are_401_not_500() {
     assert_invalid(
         &app,
         &idp.token().claim("groups", json!("admins")).sign(),
+        "claims do not match: invalid type: string \"admins\", expected a sequence",
         "groups as string",
     )
     .await;
     assert_invalid(
         &app,
         &idp.token().claim("sub", json!(42)).sign(),
+        "invalid sub claim",
         "numeric sub",
     )
     .await;
     assert_invalid(
         &app,
         &idp.token().claim("scope", json!(["a"])).sign(),
+        "invalid scope claim",
         "scope as list",
     )
     .await;
@@ -437,7 +526,11 @@ async fn scopes_then_claims_give_403() {
         .sign();
     let response = get(&app, "/scoped", Some(&token)).await;
     assert_eq!(response.status(), StatusCode::FORBIDDEN);
-    assert!(detail(response).await.contains("claims"));
+    assert_eq!(challenge(&response), "Bearer error=\"insufficient_scope\"");
+    assert_eq!(
+        detail(response).await,
+        "Insufficient permissions based on token claims."
+    );
 
     let token = idp
         .token()
@@ -557,16 +650,14 @@ async fn custom_claims_types_are_deserialized() {
     .await;
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(actix_web::test::read_body(response).await, "acme");
-    assert_invalid_at(&app, "/tenant", &idp.token().sign()).await;
-}
-
-async fn assert_invalid_at(
-    app: &impl Service<actix_http::Request, Response = ServiceResponse, Error = actix_web::Error>,
-    path: &str,
-    token: &str,
-) {
-    let response = get(app, path, Some(token)).await;
-    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    assert_invalid_at(
+        &app,
+        "/tenant",
+        &idp.token().sign(),
+        "claims do not match: missing field `tenant`",
+        "no tenant claim",
+    )
+    .await;
 }
 
 #[actix_web::test]
@@ -579,7 +670,10 @@ async fn an_unregistered_oidc_auth_is_a_500_naming_the_fix() {
     .await;
     let response = get(&app, "/whoami", Some("x.y.z")).await;
     assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
-    assert!(detail(response).await.contains("not configured"));
+    assert_eq!(
+        detail(response).await,
+        "Authentication is not configured on this server."
+    );
 }
 
 #[actix_web::test]
@@ -660,12 +754,15 @@ async fn malformed_tokens_never_cause_a_key_fetch() {
     let auth = idp.auth_builder().build().unwrap();
     let app = init_service(app(auth.clone())).await;
     // Forged headers (`alg: none`, HMAC, `crit`) are attacks, in tests/attacks.rs.
-    for token in [
-        "not.a.jwt".to_owned(),
-        "garbage".to_owned(),
-        idp.token().header("typ", json!("logout+jwt")).sign(),
+    for (token, reason) in [
+        ("not.a.jwt".to_owned(), "malformed token: header"),
+        ("garbage".to_owned(), "malformed token: not three segments"),
+        (
+            idp.token().header("typ", json!("logout+jwt")).sign(),
+            "unsupported token type",
+        ),
     ] {
-        assert_invalid(&app, &token, "malformed before any key is loaded").await;
+        assert_invalid(&app, &token, reason, "malformed before any key is loaded").await;
     }
     assert_eq!(idp.requests().total, 0);
 }
