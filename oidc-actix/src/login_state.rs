@@ -104,7 +104,11 @@ impl Consumed {
     /// login. An evicted state could be presented once more, but only until it expires, and
     /// only with a code the provider has already redeemed once (codes are single-use too).
     fn insert(&mut self, state: &LoginState, now: u64) -> bool {
-        while self.states.first().is_some_and(|(expires, _)| *expires <= now) {
+        while self
+            .states
+            .first()
+            .is_some_and(|(expires, _)| *expires <= now)
+        {
             self.states.pop_first();
         }
         let entry = (state.expires, state.id.clone());

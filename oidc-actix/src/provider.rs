@@ -205,6 +205,12 @@ impl Provider {
         }
     }
 
+    /// Whether there is a discovery document to load at all (not with `jwks_uri` and `issuer`
+    /// overrides alone).
+    pub(crate) fn has_discovery(&self) -> bool {
+        self.settings.discovery_url.is_some()
+    }
+
     /// The discovery document, if loaded.
     pub(crate) fn metadata(&self) -> Option<Arc<ProviderMetadata>> {
         self.metadata.load_full()

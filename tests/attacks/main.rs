@@ -18,6 +18,7 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod availability;
 mod claims;
 mod header;
 mod keys;

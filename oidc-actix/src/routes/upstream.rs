@@ -17,7 +17,6 @@ use base64::engine::general_purpose::STANDARD;
 use serde_json::{Map, Value, json};
 
 use crate::config::OidcAuth;
-use crate::discovery::ProviderMetadata;
 
 /// The most a provider answer to the auth routes may weigh.
 const MAX_ANSWER_BYTES: usize = 256 * 1024;
@@ -106,20 +105,21 @@ pub(crate) fn basic_credentials(client_id: &str, secret: &str) -> String {
     )
 }
 
-/// The discovery document, loading it if needed.
-async fn metadata(auth: &OidcAuth) -> Result<std::sync::Arc<ProviderMetadata>, UpstreamError> {
-    let provider = auth.provider();
-    if let Some(metadata) = provider.metadata() {
-        return Ok(metadata);
-    }
-    // A failed key-set fetch may still have loaded the discovery document.
-    let _ = provider.refresh_now().await;
-    provider.metadata().ok_or(UpstreamError::Unavailable)
-}
-
-/// The URL of a discovery endpoint such as `token_endpoint`.
+/// The URL of a discovery endpoint such as `token_endpoint`, loading the document if needed.
 pub(crate) async fn endpoint(auth: &OidcAuth, name: &'static str) -> Result<String, UpstreamError> {
-    let metadata = metadata(auth).await?;
+    let provider = auth.provider();
+    let metadata = match provider.metadata() {
+        Some(metadata) => metadata,
+        // With `jwks_uri` and `issuer` overrides alone there is no document that could name the
+        // endpoint, and loading the key set would not bring one: asking would turn every
+        // anonymous request to this route into a key-set fetch.
+        None if !provider.has_discovery() => return Err(UpstreamError::MissingEndpoint(name)),
+        None => {
+            // A failed key-set fetch may still have loaded the discovery document.
+            let _ = provider.refresh_now().await;
+            provider.metadata().ok_or(UpstreamError::Unavailable)?
+        }
+    };
     metadata
         .endpoint(name)
         .map(str::to_owned)
