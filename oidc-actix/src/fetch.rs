@@ -1,4 +1,9 @@
-//! Outbound calls to the identity provider: bounded in time and in size.
+//! Outbound calls to the identity provider: bounded in time and in size, and never redirected.
+//!
+//! No call follows a redirect, discovery included: awc would follow up to ten by default,
+//! https to http and to any origin, and a 307 or 308 re-sends a token request's body (the code,
+//! the PKCE verifier, a refresh token, the client's Basic credentials) wherever it points. A
+//! provider that moved is reconfigured, not followed; a redirect is the provider's error status.
 
 use std::fmt;
 use std::time::Duration;
@@ -39,10 +44,18 @@ impl fmt::Display for FetchError {
 
 impl std::error::Error for FetchError {}
 
+/// The HTTP client of every call to the provider: this timeout, no redirects.
+pub(crate) fn client(timeout: Duration) -> awc::Client {
+    awc::Client::builder()
+        .timeout(timeout)
+        .disable_redirects()
+        .finish()
+}
+
 /// GETs a JSON document. The whole exchange, body included, must finish within `timeout`.
 pub(crate) async fn get_json(url: &str, timeout: Duration) -> Result<Value, FetchError> {
     let exchange = async {
-        let client = awc::Client::builder().timeout(timeout).finish();
+        let client = client(timeout);
         let mut response = client
             .get(url)
             .insert_header(("accept", "application/json"))

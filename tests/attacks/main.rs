@@ -23,6 +23,7 @@ mod claims;
 mod header;
 mod keys;
 mod live_server;
+mod outbound;
 mod parsing;
 mod routes;
 

@@ -17,6 +17,7 @@ use base64::engine::general_purpose::STANDARD;
 use serde_json::{Map, Value, json};
 
 use crate::config::OidcAuth;
+use crate::fetch;
 
 /// The most a provider answer to the auth routes may weigh.
 const MAX_ANSWER_BYTES: usize = 256 * 1024;
@@ -135,7 +136,7 @@ pub(crate) async fn post_form(
 ) -> Result<Map<String, Value>, UpstreamError> {
     let url = self::endpoint(auth, endpoint).await?;
     let config = auth.config();
-    let client = awc::Client::builder().timeout(config.timeout).finish();
+    let client = fetch::client(config.timeout);
     let mut request = client
         .post(&url)
         .insert_header(("accept", "application/json"));
@@ -168,7 +169,7 @@ pub(crate) async fn fetch_userinfo(
 ) -> Result<Map<String, Value>, UpstreamError> {
     let url = endpoint(auth, "userinfo_endpoint").await?;
     let timeout = auth.config().timeout;
-    let client = awc::Client::builder().timeout(timeout).finish();
+    let client = fetch::client(timeout);
     let exchange = async {
         let response = client
             .get(&url)
