@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use crate::algorithm::Algorithm;
 use crate::claims::ClaimConstraints;
+use crate::fetch::is_insecure;
 use crate::login_state::{StateSealer, random_token};
 use crate::policy::parse_scopes;
 use crate::provider::{Provider, ProviderError, ProviderSettings};
@@ -43,6 +44,14 @@ pub enum ConfigError {
         /// What was given.
         value: String,
     },
+    /// A provider URL is plain `http` to a host other than loopback, and
+    /// [`allow_insecure_http`](OidcAuthBuilder::allow_insecure_http) is off.
+    InsecureUrl {
+        /// The builder option.
+        option: &'static str,
+        /// What was given.
+        value: String,
+    },
     /// The scope string holds characters RFC 6749 §3.3 does not allow.
     InvalidScopes(String),
     /// The algorithm allow-list is empty.
@@ -70,6 +79,11 @@ impl fmt::Display for ConfigError {
                     "`{option}` must be an absolute http or https URL, got {value:?}"
                 )
             }
+            Self::InsecureUrl { option, value } => write!(
+                f,
+                "`{option}` is plain http to a host other than loopback ({value:?}): use https, \
+                 or `allow_insecure_http(true)` for development"
+            ),
             Self::InvalidScopes(why) => write!(f, "invalid `scopes`: {why}"),
             Self::NoAlgorithms => f.write_str("`algorithms` must allow at least one algorithm"),
             Self::InvalidClaims(why) => write!(f, "invalid claim constraints: {why}"),
@@ -104,6 +118,7 @@ pub(crate) struct Config {
     pub(crate) max_token_bytes: usize,
     pub(crate) redirect_allow_list: Option<RedirectAllowList>,
     pub(crate) post_logout_allow_list: Option<RedirectAllowList>,
+    pub(crate) allow_insecure_http: bool,
 }
 
 impl Config {
@@ -128,6 +143,7 @@ impl Config {
             jwks_refetch_cooldown: self.jwks_refetch_cooldown,
             max_keys: self.max_keys,
             algorithms: self.algorithms.clone(),
+            allow_insecure_http: self.allow_insecure_http,
         }
     }
 }
@@ -248,6 +264,7 @@ pub struct OidcAuthBuilder {
     state_secret: Option<Secret>,
     redirect_allow_list: Option<RedirectAllowList>,
     post_logout_allow_list: Option<RedirectAllowList>,
+    allow_insecure_http: bool,
 }
 
 impl Default for OidcAuthBuilder {
@@ -274,6 +291,7 @@ impl Default for OidcAuthBuilder {
             state_secret: None,
             redirect_allow_list: None,
             post_logout_allow_list: None,
+            allow_insecure_http: false,
         }
     }
 }
@@ -418,6 +436,16 @@ impl OidcAuthBuilder {
         self
     }
 
+    /// Allows plain `http` to the provider on hosts other than loopback (default `false`): the
+    /// discovery URL, the key-set URL and every endpoint the discovery document names. For
+    /// development only, and logged as a warning at build time: tokens, codes, refresh tokens
+    /// and the keys that decide what is valid would cross the network unprotected. `http` to
+    /// `localhost`, `127.0.0.0/8` and `[::1]` is always allowed.
+    pub fn allow_insecure_http(mut self, allow: bool) -> Self {
+        self.allow_insecure_http = allow;
+        self
+    }
+
     /// Reads the options that are set in the environment, overriding what was set before:
     /// `OIDC_DISCOVERY_URL`, `OIDC_CLIENT_ID`, `OIDC_CLIENT_SECRET`, `OIDC_AUDIENCE`,
     /// `OIDC_SCOPES`, `OIDC_PROXY`, `OIDC_ISSUER`, `OIDC_JWKS_URI`, and `OIDC_CLAIMS` (a JSON
@@ -462,6 +490,24 @@ impl OidcAuthBuilder {
         ] {
             if let Some(value) = value {
                 check_url(option, value)?;
+            }
+        }
+        // The provider is called at these; `proxy` is this application's own address.
+        for (option, value) in [
+            ("discovery_url", &self.discovery_url),
+            ("jwks_uri", &self.jwks_uri),
+        ] {
+            if let Some(value) = value.as_ref().filter(|url| is_insecure(url)) {
+                if !self.allow_insecure_http {
+                    return Err(ConfigError::InsecureUrl {
+                        option,
+                        value: value.clone(),
+                    });
+                }
+                log::warn!(
+                    "oidc-actix: `{option}` is plain http to a host other than loopback \
+                     ({value}), allowed by `allow_insecure_http`: for development only"
+                );
             }
         }
         if self.discovery_url.is_none() && (self.jwks_uri.is_none() || self.issuer.is_none()) {
@@ -537,6 +583,7 @@ impl OidcAuthBuilder {
             max_token_bytes: self.max_token_bytes,
             redirect_allow_list: self.redirect_allow_list,
             post_logout_allow_list: self.post_logout_allow_list,
+            allow_insecure_http: self.allow_insecure_http,
         };
         static NEXT_ID: AtomicU64 = AtomicU64::new(1);
         let provider = Arc::new(Provider::new(config.provider_settings()));
@@ -581,18 +628,51 @@ mod tests {
         );
         assert_eq!(
             OidcAuth::builder()
-                .jwks_uri("http://idp/jwks")
+                .jwks_uri("https://idp/jwks")
                 .build()
                 .unwrap_err(),
             ConfigError::NoProvider
         );
         assert!(
             OidcAuth::builder()
-                .jwks_uri("http://idp/jwks")
-                .issuer("http://idp")
+                .jwks_uri("https://idp/jwks")
+                .issuer("https://idp")
                 .build()
                 .is_ok()
         );
+    }
+
+    #[test]
+    fn plain_http_to_the_provider_is_refused_beyond_loopback_unless_allowed() {
+        for (option, builder) in [
+            (
+                "discovery_url",
+                OidcAuth::builder().discovery_url("http://idp.example.org/.well-known/x"),
+            ),
+            (
+                "jwks_uri",
+                OidcAuth::builder()
+                    .jwks_uri("http://idp.example.org/jwks")
+                    .issuer("https://idp.example.org"),
+            ),
+        ] {
+            assert_eq!(
+                builder.clone().build().unwrap_err(),
+                ConfigError::InsecureUrl {
+                    option,
+                    value: builder
+                        .discovery_url
+                        .clone()
+                        .or(builder.jwks_uri.clone())
+                        .unwrap()
+                }
+            );
+            assert!(
+                builder.allow_insecure_http(true).build().is_ok(),
+                "{option}"
+            );
+        }
+        assert!(base().proxy("http://app.example.org").build().is_ok());
     }
 
     #[test]

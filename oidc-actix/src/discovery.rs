@@ -59,6 +59,14 @@ impl ProviderMetadata {
             .filter(|s| !s.is_empty())
             .filter(|s| !URL_MEMBERS.contains(&name) || usable_url(s))
     }
+
+    /// The URL members this crate would call or redirect to, with their values, as
+    /// [`endpoint`](Self::endpoint) reads them.
+    pub(crate) fn urls(&self) -> impl Iterator<Item = (&'static str, &str)> {
+        URL_MEMBERS
+            .into_iter()
+            .filter_map(|name| Some((name, self.endpoint(name)?)))
+    }
 }
 
 /// The members this crate sends requests to or redirects browsers to.

@@ -44,6 +44,30 @@ impl fmt::Display for FetchError {
 
 impl std::error::Error for FetchError {}
 
+/// Whether `url` is plain `http` to a host other than this machine's loopback (`localhost`,
+/// `127.0.0.0/8`, `[::1]`): tokens, codes and keys would cross a network unprotected, where
+/// anyone on the path can read or replace them.
+pub(crate) fn is_insecure(url: &str) -> bool {
+    let Some(rest) = url
+        .get(..7)
+        .filter(|scheme| scheme.eq_ignore_ascii_case("http://"))
+        .map(|_| &url[7..])
+    else {
+        return false;
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let host_port = authority.rsplit('@').next().unwrap_or_default();
+    let host = match host_port.strip_prefix('[') {
+        Some(bracketed) => bracketed.split(']').next().unwrap_or_default(),
+        None => host_port.split(':').next().unwrap_or_default(),
+    };
+    let loopback = host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    !loopback
+}
+
 /// The HTTP client of every call to the provider: this timeout, no redirects.
 pub(crate) fn client(timeout: Duration) -> awc::Client {
     awc::Client::builder()
@@ -81,4 +105,35 @@ pub(crate) async fn get_json(url: &str, timeout: Duration) -> Result<Value, Fetc
     actix_rt::time::timeout(timeout, exchange)
         .await
         .unwrap_or(Err(FetchError::Timeout))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_http_is_insecure_beyond_loopback() {
+        for insecure in [
+            "http://idp.example.org/.well-known/openid-configuration",
+            "HTTP://idp.example.org",
+            "http://10.0.0.1:8080/jwks",
+            "http://127.0.0.1.evil.example/jwks",
+            "http://localhost.evil.example/",
+            "http://user@idp.example.org/",
+            "http://[2001:db8::1]:8080/",
+        ] {
+            assert!(is_insecure(insecure), "{insecure}");
+        }
+        for fine in [
+            "https://idp.example.org/jwks",
+            "http://127.0.0.1:8080/jwks",
+            "http://127.9.9.9/jwks",
+            "http://localhost:8080/x",
+            "http://LOCALHOST/x",
+            "http://[::1]:8080/x",
+            "http://evil.example@127.0.0.1/x",
+        ] {
+            assert!(!is_insecure(fine), "{fine}");
+        }
+    }
 }

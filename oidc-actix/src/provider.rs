@@ -24,7 +24,7 @@ use futures::future::Shared;
 use crate::algorithm::Algorithm;
 use crate::clock;
 use crate::discovery::ProviderMetadata;
-use crate::fetch::{FetchError, get_json};
+use crate::fetch::{FetchError, get_json, is_insecure};
 use crate::jwks::{KeySet, key_set_from_jwks};
 
 const FIRST_BACKOFF: Duration = Duration::from_secs(1);
@@ -40,6 +40,21 @@ pub enum ProviderError {
     NoJwksUri,
     /// Neither the discovery document nor the configuration names an `issuer`.
     NoIssuer,
+    /// The discovery document names another issuer than the one its URL is for (OpenID Connect
+    /// Discovery §4.3). Configure `issuer` to accept it anyway.
+    IssuerMismatch {
+        /// The issuer the discovery URL is for: the URL without `/.well-known/openid-configuration`.
+        expected: String,
+        /// The document's `issuer`.
+        found: String,
+    },
+    /// An endpoint is plain `http` on a host other than loopback, and `allow_insecure_http` is off.
+    InsecureUrl {
+        /// The discovery member (`jwks_uri`, `token_endpoint`, …).
+        member: &'static str,
+        /// Its value.
+        url: String,
+    },
     /// The key set could not be fetched or read.
     Jwks(FetchError),
     /// The key set holds no key this configuration can use.
@@ -58,6 +73,17 @@ impl fmt::Display for ProviderError {
                 f.write_str("no jwks_uri in the discovery document or configuration")
             }
             Self::NoIssuer => f.write_str("no issuer in the discovery document or configuration"),
+            Self::IssuerMismatch { expected, found } => write!(
+                f,
+                "the discovery document at {expected}/.well-known/openid-configuration names the \
+                 issuer {found:?}, not {expected:?} (OpenID Connect Discovery §4.3); set \
+                 `issuer` if that is intended"
+            ),
+            Self::InsecureUrl { member, url } => write!(
+                f,
+                "`{member}` is plain http to a host other than loopback ({url}); set \
+                 `allow_insecure_http` for development"
+            ),
             Self::Jwks(e) => write!(f, "key set: {e}"),
             Self::NoUsableKeys(why) => write!(f, "key set: {why}"),
             Self::Backoff => f.write_str("waiting before the next attempt after a failure"),
@@ -102,12 +128,20 @@ pub(crate) struct ProviderSettings {
     pub(crate) max_keys: usize,
     /// The algorithms keys are parsed for.
     pub(crate) algorithms: Vec<Algorithm>,
+    /// Whether discovered endpoints may be plain `http` beyond loopback.
+    pub(crate) allow_insecure_http: bool,
 }
+
+/// What a discovery URL ends with; the rest is the issuer it is for (Discovery §4.1).
+const WELL_KNOWN: &str = "/.well-known/openid-configuration";
 
 /// The provider as a service: its discovery document and key set, fetched and kept fresh.
 pub(crate) struct Provider {
     settings: ProviderSettings,
     metadata: ArcSwapOption<ProviderMetadata>,
+    /// When `metadata` was fetched, in milliseconds since `epoch`: it is read again once it is
+    /// older than the key set's TTL, so a provider's moved endpoints are picked up.
+    metadata_fetched_ms: AtomicU64,
     keys: ArcSwapOption<KeySet>,
     generation: AtomicU64,
     /// Milliseconds since `epoch` before which a stale key set is not refreshed again; read
@@ -130,6 +164,7 @@ impl Provider {
         Self {
             settings,
             metadata: ArcSwapOption::empty(),
+            metadata_fetched_ms: AtomicU64::new(0),
             keys: ArcSwapOption::empty(),
             generation: AtomicU64::new(0),
             next_stale_refresh_ms: AtomicU64::new(0),
@@ -218,15 +253,9 @@ impl Provider {
 
     async fn fetch(&self) -> Result<(), ProviderError> {
         let settings = &self.settings;
-        let (metadata, fetched) = match (self.metadata.load_full(), &settings.discovery_url) {
-            (Some(metadata), _) => (Some(metadata), false),
-            (None, Some(url)) => {
-                let fetched = ProviderMetadata::fetch(url, settings.timeout)
-                    .await
-                    .map_err(ProviderError::Discovery)?;
-                (Some(Arc::new(fetched)), true)
-            }
-            (None, None) => (None, false),
+        let metadata = match &settings.discovery_url {
+            Some(url) => Some(self.discovery(url).await?),
+            None => None,
         };
         let from_discovery = |name| {
             metadata
@@ -244,11 +273,6 @@ impl Provider {
             .clone()
             .or_else(|| from_discovery("issuer"))
             .ok_or(ProviderError::NoIssuer)?;
-        if fetched {
-            // Kept only once it names what we need: a document without `jwks_uri` or `issuer`
-            // is fetched again at the next attempt, so fixing the provider is enough.
-            self.metadata.store(metadata.clone());
-        }
         let document = get_json(&jwks_uri, settings.timeout)
             .await
             .map_err(ProviderError::Jwks)?;
@@ -271,6 +295,74 @@ impl Provider {
         );
         self.keys.store(Some(Arc::new(keys)));
         Ok(())
+    }
+
+    /// The discovery document: the one at hand while it is younger than the key set's TTL, else
+    /// fetched and checked again.
+    ///
+    /// A failed re-read keeps the document at hand for another TTL and fails this fetch: the
+    /// backoff then spaces the attempts, each one request to a provider that is down, and the
+    /// next attempt loads the key set with the document at hand.
+    async fn discovery(&self, url: &str) -> Result<Arc<ProviderMetadata>, ProviderError> {
+        let current = self.metadata.load_full();
+        let age_ms = self
+            .elapsed_ms()
+            .saturating_sub(self.metadata_fetched_ms.load(Ordering::Relaxed));
+        if let Some(current) = &current
+            && u128::from(age_ms) < self.settings.jwks_ttl.as_millis()
+        {
+            return Ok(Arc::clone(current));
+        }
+        let fetched = ProviderMetadata::fetch(url, self.settings.timeout)
+            .await
+            .map_err(ProviderError::Discovery)
+            .and_then(|fetched| self.check_discovered(url, fetched));
+        if fetched.is_ok() || current.is_some() {
+            self.metadata_fetched_ms
+                .store(self.elapsed_ms(), Ordering::Relaxed);
+        }
+        let fetched = Arc::new(fetched?);
+        self.metadata.store(Some(Arc::clone(&fetched)));
+        Ok(fetched)
+    }
+
+    /// Kept only if it names what we need, for the issuer its URL is for, over transports we
+    /// allow: a document without `jwks_uri` or `issuer` is fetched again at the next attempt,
+    /// so fixing the provider is enough.
+    fn check_discovered(
+        &self,
+        url: &str,
+        metadata: ProviderMetadata,
+    ) -> Result<ProviderMetadata, ProviderError> {
+        let settings = &self.settings;
+        if settings.jwks_uri.is_none() && metadata.endpoint("jwks_uri").is_none() {
+            return Err(ProviderError::NoJwksUri);
+        }
+        let found = metadata.endpoint("issuer");
+        if settings.issuer.is_none() {
+            let found = found.ok_or(ProviderError::NoIssuer)?;
+            if let Some(expected) = url.strip_suffix(WELL_KNOWN)
+                && found != expected
+            {
+                return Err(ProviderError::IssuerMismatch {
+                    expected: expected.to_owned(),
+                    found: found.to_owned(),
+                });
+            }
+        }
+        if !settings.allow_insecure_http
+            && let Some((member, url)) = metadata.urls().find(|(_, url)| is_insecure(url))
+        {
+            return Err(ProviderError::InsecureUrl {
+                member,
+                url: url.to_owned(),
+            });
+        }
+        Ok(metadata)
+    }
+
+    fn elapsed_ms(&self) -> u64 {
+        self.epoch.elapsed().as_millis() as u64
     }
 
     fn finish(&self, outcome: &Result<(), ProviderError>) {

@@ -1,11 +1,12 @@
 //! Outbound calls: where the library lets a provider (or whoever answers in its place) send it.
 
 use std::net::TcpListener;
+use std::time::Duration;
 
 use actix_web::test::{TestRequest, init_service};
 use actix_web::{App, HttpResponse, HttpServer, web};
-use oidc_actix::OidcAuth;
 use oidc_actix::testing::{GrantEndpoint, MockIdp, TEST_AUDIENCE};
+use oidc_actix::{OidcAuth, ProviderError};
 use serde_json::json;
 
 use crate::{attacked_app, bearer, call};
@@ -100,4 +101,93 @@ async fn provider_redirects_are_never_followed() {
             "{status}: the redirect was followed"
         );
     }
+}
+
+/// The attack: a discovery document for another issuer (a provider's document served, or
+/// planted, at our provider's URL) was used as it was, and its `issuer` decided which tokens
+/// were valid. It must name the issuer its URL is for (OpenID Connect Discovery §4.3); the
+/// `issuer` option is the escape hatch for providers that do not.
+#[actix_web::test]
+async fn a_discovery_document_for_another_issuer_is_refused() {
+    let idp = MockIdp::start();
+    idp.set_discovery_member("issuer", json!("https://other.example"));
+    let auth = idp.auth_builder().build().expect("a valid configuration");
+    assert_eq!(
+        auth.warm_up().await,
+        Err(ProviderError::IssuerMismatch {
+            expected: idp.issuer().to_owned(),
+            found: "https://other.example".to_owned(),
+        })
+    );
+    let app = init_service(attacked_app(auth)).await;
+    let other = idp.token().issuer("https://other.example").sign();
+    let answer = bearer(&app, "/whoami", &other).await;
+    assert_eq!(answer.status, 503, "{}", answer.text);
+
+    let pinned = idp
+        .auth_builder()
+        .issuer(idp.issuer())
+        .build()
+        .expect("a valid configuration");
+    let app = init_service(attacked_app(pinned)).await;
+    assert_eq!(
+        bearer(&app, "/whoami", &idp.token().sign()).await.status,
+        200
+    );
+    assert_eq!(bearer(&app, "/whoami", &other).await.status, 401);
+}
+
+/// The attack: a discovery document could send the library to plain-http endpoints on any
+/// host, where the token requests (codes, refresh tokens, client credentials) and the key set
+/// travel unprotected. Refused unless `allow_insecure_http` is set.
+#[actix_web::test]
+async fn plain_http_endpoints_beyond_loopback_are_refused() {
+    let idp = MockIdp::start();
+    idp.set_discovery_member("token_endpoint", json!("http://idp.example.org/token"));
+    let auth = idp.auth_builder().build().expect("a valid configuration");
+    assert_eq!(
+        auth.warm_up().await,
+        Err(ProviderError::InsecureUrl {
+            member: "token_endpoint",
+            url: "http://idp.example.org/token".to_owned(),
+        })
+    );
+    let app = init_service(attacked_app(auth)).await;
+    assert_eq!(
+        bearer(&app, "/whoami", &idp.token().sign()).await.status,
+        503
+    );
+
+    let allowed = idp
+        .auth_builder()
+        .allow_insecure_http(true)
+        .build()
+        .unwrap();
+    allowed.warm_up().await.expect("allowed for development");
+}
+
+/// The discovery document was cached for the process's lifetime, so a provider that moved an
+/// endpoint was never followed; it is read again with the key set's TTL.
+#[actix_web::test]
+async fn the_discovery_document_is_read_again_with_the_key_sets_ttl() {
+    let idp = MockIdp::start();
+    let auth = idp
+        .auth_builder()
+        .jwks_ttl(Duration::from_millis(100))
+        .build()
+        .unwrap();
+    auth.warm_up().await.unwrap();
+    assert_eq!(idp.requests().discovery, 1);
+    let app = init_service(attacked_app(auth)).await;
+    let token = idp.token().sign();
+    // Each request past the TTL starts (at most one a second) a background refresh; count the
+    // documents fetched, not the time it takes.
+    for _ in 0..200 {
+        if idp.requests().discovery >= 2 {
+            break;
+        }
+        actix_rt::time::sleep(Duration::from_millis(50)).await;
+        assert_eq!(bearer(&app, "/whoami", &token).await.status, 200);
+    }
+    assert_eq!(idp.requests().discovery, 2, "{:?}", idp.requests());
 }
