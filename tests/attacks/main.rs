@@ -106,6 +106,7 @@ fn attacked_app(
 struct Answer {
     status: StatusCode,
     challenge: Option<String>,
+    cache_control: Option<String>,
     content_type: Option<String>,
     location: Option<String>,
     set_cookie: bool,
@@ -127,11 +128,13 @@ impl Answer {
             header(LOCATION),
         );
         let set_cookie = response.headers().contains_key("set-cookie");
+        let cache_control = header(actix_web::http::header::CACHE_CONTROL);
         let status = response.status();
         let body = read_body(response).await;
         Self {
             status,
             challenge,
+            cache_control,
             content_type,
             location,
             set_cookie,

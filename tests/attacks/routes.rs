@@ -7,7 +7,7 @@ use actix_web::test::{TestRequest, init_service};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use futures::future::join_all;
-use oidc_actix::testing::{GrantEndpoint, MockIdp, RequestCounts};
+use oidc_actix::testing::{GrantEndpoint, MockIdp, RequestCounts, TEST_AUDIENCE};
 use oidc_actix::{OidcAuth, RedirectAllowList};
 use serde_json::json;
 
@@ -835,5 +835,120 @@ async fn provider_endpoints_with_control_characters_never_reach_a_header() {
 
         let token = idp.token().sub("alice").sign();
         assert_eq!(bearer(&app, "/whoami", &token).await.status, StatusCode::OK);
+    }
+}
+
+// ------------------------------------------------------------------------------------------------
+// The callback's ID token (OIDC Core §3.1.3.7).
+
+/// The provider's token answer with `id_token`.
+fn answer_with_id_token(idp: &MockIdp, id_token: String) {
+    idp.set_answer(
+        GrantEndpoint::Token,
+        200,
+        json!({"access_token": "at", "token_type": "Bearer", "expires_in": 300, "id_token": id_token}),
+    );
+}
+
+/// The attack (on availability): right after the provider rotated its signing key, every login
+/// failed with 502 until the cached key set reached its TTL; the ID token's unknown `kid` now
+/// causes one key-set fetch, within the same cooldown as bearer tokens.
+#[actix_web::test]
+async fn a_login_right_after_a_key_rotation_succeeds() {
+    let idp = MockIdp::start();
+    let auth = idp.auth_builder().build().unwrap();
+    auth.warm_up().await.unwrap();
+    let app = init_service(attacked_app(auth)).await;
+    idp.rotate();
+    let (state, nonce) = start_login(&app).await;
+    answer_login(&idp, &nonce);
+    let before = idp.requests();
+    let answer = callback(&app, &state).await;
+    assert_eq!(answer.status, StatusCode::OK, "{answer:?}");
+    assert_eq!(answer.cache_control.as_deref(), Some("no-store"));
+    assert_eq!(idp.requests().jwks, before.jwks + 1);
+    // A forged `kid` within the cooldown costs the provider nothing more.
+    let (state, nonce) = start_login(&app).await;
+    let forged = idp
+        .token()
+        .kid(Some("forged"))
+        .claim("nonce", json!(nonce))
+        .sign();
+    answer_with_id_token(&idp, forged);
+    let answer = callback(&app, &state).await;
+    assert_eq!(answer.status, StatusCode::BAD_GATEWAY, "{answer:?}");
+    assert_eq!(answer.detail(), "The id_token is invalid");
+    assert_eq!(idp.requests().jwks, before.jwks + 1);
+}
+
+/// The attacks: an ID token without a subject, or issued to another client that shares an
+/// audience with us (several audiences and no `azp`, or an `azp` of another client), was
+/// accepted as this login's.
+#[actix_web::test]
+async fn an_id_token_without_subject_or_for_another_client_is_refused() {
+    let idp = MockIdp::start();
+    let auth = idp.auth_builder().build().unwrap();
+    let client = TEST_AUDIENCE;
+    let app = init_service(attacked_app(auth)).await;
+    let cases: [(&str, &dyn Fn(&str) -> String, Option<&str>); 5] = [
+        (
+            "no sub",
+            &|nonce| {
+                idp.token()
+                    .without_claim("sub")
+                    .claim("nonce", json!(nonce))
+                    .sign()
+            },
+            Some("The id_token has no subject"),
+        ),
+        (
+            "several audiences, no azp",
+            &|nonce| {
+                idp.token()
+                    .claim("aud", json!([client, "another-client"]))
+                    .claim("nonce", json!(nonce))
+                    .sign()
+            },
+            Some("The id_token has several audiences and no azp"),
+        ),
+        (
+            "azp of another client",
+            &|nonce| {
+                idp.token()
+                    .claim("aud", json!([client, "another-client"]))
+                    .claim("azp", json!("another-client"))
+                    .claim("nonce", json!(nonce))
+                    .sign()
+            },
+            Some("The id_token was issued to another client (azp)"),
+        ),
+        (
+            "several audiences, azp ours",
+            &|nonce| {
+                idp.token()
+                    .claim("aud", json!([client, "another-client"]))
+                    .claim("azp", json!(client))
+                    .claim("nonce", json!(nonce))
+                    .sign()
+            },
+            None,
+        ),
+        (
+            "one audience, no azp",
+            &|nonce| idp.token().claim("nonce", json!(nonce)).sign(),
+            None,
+        ),
+    ];
+    for (case, id_token, refused) in cases {
+        let (state, nonce) = start_login(&app).await;
+        answer_with_id_token(&idp, id_token(&nonce));
+        let answer = callback(&app, &state).await;
+        match refused {
+            Some(detail) => {
+                assert_eq!(answer.status, StatusCode::BAD_GATEWAY, "{case}: {answer:?}");
+                assert_eq!(answer.detail(), detail, "{case}");
+            }
+            None => assert_eq!(answer.status, StatusCode::OK, "{case}: {answer:?}"),
+        }
     }
 }

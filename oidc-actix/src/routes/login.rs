@@ -11,7 +11,8 @@ use super::{bad_request, redirect, with_query};
 use crate::clock;
 use crate::config::OidcAuth;
 use crate::login_state::{MAX_REDIRECT_URI_BYTES, pkce_challenge};
-use crate::verify::{TokenRules, verify};
+use crate::provider::Reason;
+use crate::verify::{Failure, TokenRules, Verified, verify};
 
 /// The query parameters of a request, first occurrence winning; `None` if the query is not
 /// valid form encoding.
@@ -166,16 +167,23 @@ pub(super) async fn callback(auth: OidcAuth, req: HttpRequest) -> HttpResponse {
     if let Err(why) = check_id_token(&auth, &answer.raw, &state.nonce).await {
         return HttpResponse::BadGateway().json(serde_json::json!({ "detail": why }));
     }
-    HttpResponse::Ok().json(answer.token)
+    // Tokens, like the token route's: never stored by a browser or a proxy.
+    HttpResponse::Ok()
+        .insert_header(("cache-control", "no-store"))
+        .json(answer.token)
 }
 
-/// Verifies the ID token of a code exchange: signature by the provider's keys, issuer,
-/// audience = our client id, expiry, and the nonce of this login (OIDC Core §3.1.3.7).
+/// Verifies the ID token of a code exchange (OIDC Core §3.1.3.7): signature by the provider's
+/// keys, issuer, audience = our client id (with `azp` = our client id when there are several
+/// audiences, or when present), expiry, a subject, and the nonce of this login.
+///
+/// The same pure `verify` the bearer extractor runs; an unknown `kid` gets one key-set fetch,
+/// within the same cooldown as bearer tokens, so logins keep working right after a rotation.
 async fn check_id_token(
     auth: &OidcAuth,
     answer: &Map<String, Value>,
     nonce: &str,
-) -> Result<(), String> {
+) -> Result<(), &'static str> {
     let id_token = answer
         .get("id_token")
         .and_then(Value::as_str)
@@ -184,21 +192,44 @@ async fn check_id_token(
     if provider.keys().is_none() {
         let _ = provider.refresh_now().await;
     }
-    let guard = provider.keys();
-    let keys = guard
-        .as_ref()
-        .ok_or("The provider's keys are unavailable")?;
     let config = auth.config();
-    // The bearer tokens' rules, with the audience an ID token has: this client (OIDC Core
-    // §3.1.3.7).
+    // The bearer tokens' rules, with the audience an ID token has: this client.
     let rules = TokenRules {
         audience: Some(&config.client_id),
         ..config.token_rules()
     };
-    let verified =
-        verify(id_token, keys, &rules, clock::now()).map_err(|_| "The id_token is invalid")?;
-    if verified.payload.get("nonce").and_then(Value::as_str) != Some(nonce) {
-        return Err("The id_token nonce does not match this login".to_owned());
+    let verify_now = || -> Result<Result<Verified, Failure>, &'static str> {
+        let keys = provider.keys();
+        let keys = keys
+            .as_deref()
+            .ok_or("The provider's keys are unavailable")?;
+        Ok(verify(id_token, keys, &rules, clock::now()))
+    };
+    let mut outcome = verify_now()?;
+    if matches!(outcome, Err(Failure::UnknownKid))
+        && let Some(pending) = provider.begin(Reason::UnknownKid)
+    {
+        let _ = pending.await;
+        outcome = verify_now()?;
+    }
+    let payload = outcome.map_err(|_| "The id_token is invalid")?.payload;
+    let text = |name| payload.get(name).and_then(Value::as_str);
+    if text("sub").is_none_or(str::is_empty) {
+        return Err("The id_token has no subject");
+    }
+    let audiences = payload
+        .get("aud")
+        .and_then(Value::as_array)
+        .map_or(1, Vec::len);
+    match text("azp") {
+        Some(azp) if azp != config.client_id => {
+            return Err("The id_token was issued to another client (azp)");
+        }
+        None if audiences > 1 => return Err("The id_token has several audiences and no azp"),
+        _ => {}
+    }
+    if text("nonce") != Some(nonce) {
+        return Err("The id_token nonce does not match this login");
     }
     Ok(())
 }
