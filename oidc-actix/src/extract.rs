@@ -218,7 +218,7 @@ fn admit<C: ClaimsType>(
         exp,
     } = outcome.map_err(Failure::reason)?;
     let token = IdToken::<C>::from_verified(raw, &payload_json, payload, exp)
-        .map_err(|e| InvalidToken::ClaimsType(e.to_string()))?;
+        .map_err(|e| InvalidToken::ClaimsType(claims_type_mismatch(&e)))?;
     cache::insert(
         auth.id(),
         auth.config().token_cache_capacity,
@@ -228,6 +228,25 @@ fn admit<C: ClaimsType>(
         now,
     );
     Ok(token)
+}
+
+/// Why a payload does not fit the application's claims type, without a claim's value: the
+/// reason goes into the 401's `detail` and `WWW-Authenticate`, and serde's messages quote the
+/// values they refuse (`invalid type: string "…"`). Field names (missing, unknown, duplicate)
+/// are the application's own and kept.
+fn claims_type_mismatch(error: &serde_json::Error) -> String {
+    let message = error.to_string();
+    let message = message
+        .split_once(" at line ")
+        .map_or(message.as_str(), |(message, _)| message);
+    if ["missing field", "unknown field", "duplicate field"]
+        .iter()
+        .any(|names_a_field| message.starts_with(names_a_field))
+    {
+        message.to_owned()
+    } else {
+        "a claim has the wrong type or value".to_owned()
+    }
 }
 
 /// Finishes a validation that had to wait for a key fetch.

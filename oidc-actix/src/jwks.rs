@@ -75,6 +75,14 @@ fn verification_algorithm(alg: Algorithm) -> &'static dyn VerificationAlgorithm 
     }
 }
 
+/// The number of significant bits of a big-endian unsigned integer.
+fn bit_length(magnitude: &[u8]) -> usize {
+    match magnitude.iter().position(|b| *b != 0) {
+        Some(first) => (magnitude.len() - first) * 8 - magnitude[first].leading_zeros() as usize,
+        None => 0,
+    }
+}
+
 /// The DER `RSAPublicKey` (RFC 8017 A.1.1) of a modulus and exponent, as aws-lc-rs parses it.
 fn rsa_public_key_der(n: &[u8], e: &[u8]) -> Vec<u8> {
     fn push_length(out: &mut Vec<u8>, len: usize) {
@@ -203,6 +211,8 @@ fn parse_key(raw: &RawJwk, allowed: &[Algorithm]) -> Result<VerificationKey, &'s
     }
     let alg = match raw.alg.as_deref() {
         None => None,
+        // RFC 9864's fully-specified name for EdDSA on Ed25519, which keys may publish.
+        Some("Ed25519") => Some(Algorithm::EdDSA),
         Some(name) => Some(Algorithm::from_name(name).ok_or("unsupported alg")?),
     };
     let b64 = |part: &Option<String>| -> Result<Vec<u8>, &'static str> {
@@ -214,9 +224,8 @@ fn parse_key(raw: &RawJwk, allowed: &[Algorithm]) -> Result<VerificationKey, &'s
         ("RSA", _) => {
             let n = b64(&raw.n)?;
             let e = b64(&raw.e)?;
-            let modulus = n.iter().skip_while(|b| **b == 0).count();
             // 2048 to 8192 bits: smaller keys are breakable, larger ones are a CPU-exhaustion lever.
-            if !(256..=1024).contains(&modulus) {
+            if !(2048..=8192).contains(&bit_length(&n)) {
                 return Err("RSA modulus size out of range");
             }
             if e.is_empty() || e.len() > 8 || e.last().is_some_and(|b| b & 1 == 0) {
@@ -404,6 +413,40 @@ mod tests {
             keys.find(None).is_some(),
             "the only key serves tokens without kid"
         );
+    }
+
+    /// A modulus of 256 bytes is not necessarily 2048 bits: its first byte may have leading
+    /// zero bits. Counted in bytes, a 2041-bit key passed the 2048-bit floor.
+    #[test]
+    fn rsa_moduli_are_bounded_in_bits() {
+        let with_first = |first: u8, len: usize| {
+            let mut n = vec![0xC5u8; len];
+            n[0] = first;
+            let mut jwk = rsa("k", None);
+            jwk["n"] = json!(URL_SAFE_NO_PAD.encode(&n));
+            jwk
+        };
+        assert!(set(vec![with_first(0x7F, 256)]).is_err(), "2047 bits");
+        assert!(set(vec![with_first(0x01, 256)]).is_err(), "2041 bits");
+        assert!(set(vec![with_first(0x80, 256)]).is_ok(), "2048 bits");
+        assert!(set(vec![with_first(0xFF, 1024)]).is_ok(), "8192 bits");
+        assert!(set(vec![with_first(0x01, 1025)]).is_err(), "8193 bits");
+        assert_eq!(bit_length(&[0, 0, 0x01, 0xFF]), 9);
+        assert_eq!(bit_length(&[0, 0]), 0);
+    }
+
+    /// RFC 9864's fully-specified `Ed25519` names the same verification as `EdDSA` on Ed25519.
+    #[cfg(feature = "testing")]
+    #[test]
+    fn an_ed25519_key_may_publish_the_rfc_9864_alg() {
+        let mut jwk = crate::testing::TestKey::EdDsa.public_jwk();
+        jwk["alg"] = json!("Ed25519");
+        let keys = set(vec![jwk.clone()]).expect("an Ed25519 key under its RFC 9864 name");
+        let key = keys.find(jwk["kid"].as_str()).unwrap();
+        assert!(key.permits(Algorithm::EdDSA));
+        assert!(!key.permits(Algorithm::ES256));
+        jwk["alg"] = json!("Ed448");
+        assert!(set(vec![jwk]).is_err());
     }
 
     #[test]

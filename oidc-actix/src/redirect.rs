@@ -79,8 +79,9 @@ impl RedirectAllowList {
     }
 }
 
-/// The scheme and authority of an absolute `http(s)` URL, lower-cased; `None` for anything else
-/// (relative URLs, `javascript:`, userinfo tricks such as `http://evil@good`).
+/// The scheme (lower-cased) and the authority (as written: compared exactly, so a host in
+/// other letter case is refused, never widened) of an absolute `http(s)` URL; `None` for
+/// anything else (relative URLs, `javascript:`, userinfo tricks such as `http://evil@good`).
 fn origin(url: &str) -> Option<(&str, &str)> {
     let (scheme, rest) = url.split_once("://")?;
     if !scheme.eq_ignore_ascii_case("http") && !scheme.eq_ignore_ascii_case("https") {

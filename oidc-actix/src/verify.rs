@@ -30,8 +30,14 @@ struct Header {
     kid: Option<String>,
     #[serde(default)]
     typ: Option<String>,
-    #[serde(default)]
+    /// Present (`Some`) whatever its value, `null` included: RFC 7515 §4.1.11 allows no null,
+    /// and serde would read a null `Option` as absent.
+    #[serde(default, deserialize_with = "present")]
     crit: Option<Value>,
+}
+
+fn present<'de, D: serde::Deserializer<'de>>(value: D) -> Result<Option<Value>, D::Error> {
+    Value::deserialize(value).map(Some)
 }
 
 /// What a token must satisfy besides its signature: the configuration's part of verification

@@ -454,6 +454,11 @@ async fn an_unknown_crit_header_is_rejected() {
         (json!(["kid"]), None, "a header this validator reads"),
         (json!([]), None, "an empty list (RFC 7515 forbids it)"),
         (json!("exp"), None, "not a list"),
+        (
+            json!(null),
+            None,
+            "null (RFC 7515 allows no null; serde read it as absent)",
+        ),
     ];
     let tokens: Vec<(String, &str)> = crits
         .iter()
