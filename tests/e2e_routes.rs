@@ -13,23 +13,9 @@ use support::app::ConformanceApp;
 use support::idp::{
     self, CONF_CLIENT, IdpClient, JANE, JOHN, PUBLIC_CLIENT, SHORT_CLIENT, TestIdp,
 };
+use support::inproc::{assert_token_answer, unix_now, urlencode};
 
 const PREFIX: &str = "/api/test/auth/v2";
-
-/// The example configured for `client` at `idp`, with the client id as audience (the test
-/// provider's `aud`).
-fn app_for(idp: &TestIdp, client: IdpClient) -> ConformanceApp {
-    let mut env = vec![
-        ("OIDC_DISCOVERY_URL", idp.discovery_url()),
-        ("OIDC_CLIENT_ID", client.id.to_owned()),
-        ("OIDC_AUDIENCE", client.id.to_owned()),
-    ];
-    if let Some(secret) = client.secret {
-        env.push(("OIDC_CLIENT_SECRET", secret.to_owned()));
-    }
-    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    ConformanceApp::start(&env)
-}
 
 fn http() -> awc::Client {
     awc::Client::builder()
@@ -113,45 +99,18 @@ async fn client_code_flow(app: &ConformanceApp, idp: &TestIdp, user: idp::IdpUse
     )
     .await;
     assert_eq!(reply.status, 200, "{}", reply.json);
-    assert_token_json(&reply.json);
+    assert_token_json(&reply.json, "the code exchange");
     reply.json
 }
 
-fn urlencode(value: &str) -> String {
-    url::form_urlencoded::byte_serialize(value.as_bytes()).collect()
-}
-
-/// The six fields py-oidc-auth-client reads, with integer expiries in the future.
-fn assert_token_json(token: &Value) {
-    let object = token.as_object().expect("a JSON object");
-    let mut keys: Vec<&str> = object.keys().map(String::as_str).collect();
-    keys.sort_unstable();
-    assert_eq!(
-        keys,
-        [
-            "access_token",
-            "expires",
-            "refresh_expires",
-            "refresh_token",
-            "scope",
-            "token_type"
-        ]
-    );
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64;
-    assert!(token["expires"].as_i64().unwrap() > now + 60, "{token}");
-    assert!(
-        token["refresh_expires"].as_i64().unwrap() > now + 60,
-        "{token}"
-    );
-    assert_eq!(token["token_type"], "Bearer");
+/// A token answer of the example, for tokens of the provider's default lifetime (5 minutes).
+fn assert_token_json(token: &Value, what: &str) {
+    assert_token_answer(token, what).assert_lives(Duration::from_secs(60), what);
 }
 
 async fn code_flow_then_protected_routes(client: IdpClient) {
     let idp = TestIdp::start();
-    let app = app_for(&idp, client);
+    let app = ConformanceApp::for_client(&idp.discovery_url(), client);
     let jane = client_code_flow(&app, &idp, JANE).await;
     let access = jane["access_token"].as_str().unwrap();
     assert!(jane["scope"].as_str().unwrap().contains("offline_access"));
@@ -192,7 +151,7 @@ async fn code_flow_then_protected_routes(client: IdpClient) {
         let refresh = jane["refresh_token"].as_str().unwrap();
         let reply = post_form(&app.url(&format!("{PREFIX}/token")), &[(field, refresh)]).await;
         assert_eq!(reply.status, 200, "{field}: {}", reply.json);
-        assert_token_json(&reply.json);
+        assert_token_json(&reply.json, field);
         assert_eq!(
             get(&app.url("/protected"), reply.json["access_token"].as_str())
                 .await
@@ -222,7 +181,7 @@ async fn public_client_code_flow_refresh_and_userinfo() {
 #[actix_web::test]
 async fn the_callback_route_finishes_a_browser_login_once() {
     let idp = TestIdp::start();
-    let app = app_for(&idp, CONF_CLIENT);
+    let app = ConformanceApp::for_client(&idp.discovery_url(), CONF_CLIENT);
     let redirect_uri = app.url(&format!("{PREFIX}/callback"));
     let login = format!(
         "{}{PREFIX}/login?redirect_uri={}",
@@ -241,7 +200,7 @@ async fn the_callback_route_finishes_a_browser_login_once() {
     );
     let reply = get(&callback.raw_url, None).await;
     assert_eq!(reply.status, 200, "{}", reply.json);
-    assert_token_json(&reply.json);
+    assert_token_json(&reply.json, "the callback");
     assert_eq!(
         get(&app.url("/protected"), reply.json["access_token"].as_str())
             .await
@@ -266,7 +225,7 @@ async fn the_callback_route_finishes_a_browser_login_once() {
 #[actix_web::test]
 async fn device_flow_polls_then_succeeds() {
     let idp = TestIdp::start();
-    let app = app_for(&idp, PUBLIC_CLIENT);
+    let app = ConformanceApp::for_client(&idp.discovery_url(), PUBLIC_CLIENT);
     let start = post_form(&app.url(&format!("{PREFIX}/device")), &[]).await;
     assert_eq!(start.status, 200, "{}", start.json);
     for field in ["device_code", "user_code", "verification_uri"] {
@@ -313,7 +272,7 @@ async fn device_flow_polls_then_succeeds() {
     )
     .await;
     assert_eq!(done.status, 200, "{}", done.json);
-    assert_token_json(&done.json);
+    assert_token_json(&done.json, "the device code exchange");
     let reply = get(&app.url("/protected"), done.json["access_token"].as_str()).await;
     assert_eq!(reply.json["preferred_username"], "jane");
 }
@@ -321,7 +280,7 @@ async fn device_flow_polls_then_succeeds() {
 #[actix_web::test]
 async fn logout_redirects_to_the_end_session_endpoint() {
     let idp = TestIdp::start();
-    let app = app_for(&idp, PUBLIC_CLIENT);
+    let app = ConformanceApp::for_client(&idp.discovery_url(), PUBLIC_CLIENT);
     let after = "http://127.0.0.1:9/bye";
     let reply = get(
         &app.url(&format!(
@@ -348,7 +307,7 @@ async fn logout_redirects_to_the_end_session_endpoint() {
 #[actix_web::test]
 async fn rotated_provider_keys_are_picked_up_while_the_app_runs() {
     let idp = TestIdp::start();
-    let app = app_for(&idp, PUBLIC_CLIENT);
+    let app = ConformanceApp::for_client(&idp.discovery_url(), PUBLIC_CLIENT);
     let before = idp
         .token_for(PUBLIC_CLIENT, JANE, "openid profile email")
         .await;
@@ -382,17 +341,14 @@ async fn rotated_provider_keys_are_picked_up_while_the_app_runs() {
 #[actix_web::test]
 async fn a_short_lived_token_expires() {
     let idp = TestIdp::start();
-    let app = app_for(&idp, SHORT_CLIENT);
+    let app = ConformanceApp::for_client(&idp.discovery_url(), SHORT_CLIENT);
     let token = idp.token_for(SHORT_CLIENT, JANE, "openid profile").await;
     let access = token["access_token"].as_str().unwrap().to_owned();
     assert_eq!(get(&app.url("/protected"), Some(&access)).await.status, 200);
     let (_, claims) = idp::jwt_parts(&access);
-    let exp = claims["exp"].as_u64().unwrap();
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
-    actix_web::rt::time::sleep(Duration::from_secs(exp.saturating_sub(now) + 1)).await;
+    let exp = claims["exp"].as_i64().unwrap();
+    let lifetime = u64::try_from(exp - unix_now()).unwrap_or(0);
+    actix_web::rt::time::sleep(Duration::from_secs(lifetime + 1)).await;
     let reply = get(&app.url("/protected"), Some(&access)).await;
     assert_eq!(reply.status, 401);
     assert!(reply.json["detail"].as_str().unwrap().contains("expired"));
@@ -401,7 +357,7 @@ async fn a_short_lived_token_expires() {
 #[actix_web::test]
 async fn client_mistakes_are_clear_4xx() {
     let idp = TestIdp::start();
-    let app = app_for(&idp, PUBLIC_CLIENT);
+    let app = ConformanceApp::for_client(&idp.discovery_url(), PUBLIC_CLIENT);
     let token_url = app.url(&format!("{PREFIX}/token"));
     // Empty POST, with and without a content type.
     let reply = send(http().post(&token_url), None).await;

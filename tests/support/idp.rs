@@ -42,6 +42,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use oidc_actix::{OidcAuth, OidcAuthBuilder};
 use serde_json::Value;
 use sha2::{Digest as _, Sha256};
 use url::Url;
@@ -72,6 +73,21 @@ pub struct IdpClient {
     /// `client_secret` for `client_secret_basic`; `None` for a public client (auth method `none`,
     /// `client_id` in the form, PKCE required).
     pub secret: Option<&'static str>,
+}
+
+impl IdpClient {
+    /// The library configured as this client of the provider at `discovery_url`, with the client
+    /// id as the audience (the test provider's `aud`).
+    pub fn auth_builder(self, discovery_url: &str) -> OidcAuthBuilder {
+        let builder = OidcAuth::builder()
+            .discovery_url(discovery_url)
+            .client_id(self.id)
+            .audience(self.id);
+        match self.secret {
+            Some(secret) => builder.client_secret(secret),
+            None => builder,
+        }
+    }
 }
 
 /// Confidential client, `client_secret_basic`.
@@ -699,6 +715,12 @@ pub fn jwt_parts(token: &str) -> (Value, Value) {
     let header = decode("header");
     let payload = decode("payload");
     (header, payload)
+}
+
+/// The `kid` of a JWT's header, not verified; panics without one.
+pub fn kid_of(token: &str) -> String {
+    let (header, _) = jwt_parts(token);
+    header["kid"].as_str().expect("a kid").to_owned()
 }
 
 // ------------------------------------------------------------------------------------------------
