@@ -16,7 +16,8 @@ use actix_web::http::StatusCode;
 use actix_web::test::{TestRequest, call_service, init_service};
 use oidc_actix::OidcAuth;
 use serde_json::Value;
-use support::idp::{CallbackParams, IdpClient, JANE, PUBLIC_CLIENT, TestIdp};
+use support::browser::CallbackParams;
+use support::idp::{IdpClient, JANE, PUBLIC_CLIENT, TestIdp};
 use support::inproc::{
     TestService, assert_token_answer, json_of, location, query_value, urlencode,
 };

@@ -10,19 +10,13 @@ use std::time::Duration;
 
 use serde_json::Value;
 use support::app::ConformanceApp;
+use support::browser::http_client;
 use support::idp::{
     self, CONF_CLIENT, IdpClient, JANE, JOHN, PUBLIC_CLIENT, SHORT_CLIENT, TestIdp,
 };
 use support::inproc::{assert_token_answer, unix_now, urlencode};
 
 const PREFIX: &str = "/api/test/auth/v2";
-
-fn http() -> awc::Client {
-    awc::Client::builder()
-        .timeout(Duration::from_secs(30))
-        .disable_redirects()
-        .finish()
-}
 
 struct Reply {
     status: u16,
@@ -52,7 +46,7 @@ async fn send(request: awc::ClientRequest, form: Option<&[(&str, &str)]>) -> Rep
 }
 
 async fn get(url: &str, token: Option<&str>) -> Reply {
-    let mut request = http().get(url);
+    let mut request = http_client().get(url);
     if let Some(token) = token {
         request = request.insert_header(("Authorization", format!("Bearer {token}")));
     }
@@ -60,7 +54,7 @@ async fn get(url: &str, token: Option<&str>) -> Reply {
 }
 
 async fn post_form(url: &str, form: &[(&str, &str)]) -> Reply {
-    send(http().post(url), Some(form)).await
+    send(http_client().post(url), Some(form)).await
 }
 
 /// The client's code flow: login route → provider → code and state at the loopback redirect,
@@ -360,7 +354,7 @@ async fn client_mistakes_are_clear_4xx() {
     let app = ConformanceApp::for_client(&idp.discovery_url(), PUBLIC_CLIENT);
     let token_url = app.url(&format!("{PREFIX}/token"));
     // Empty POST, with and without a content type.
-    let reply = send(http().post(&token_url), None).await;
+    let reply = send(http_client().post(&token_url), None).await;
     assert_eq!(
         (reply.status, reply.json["detail"].as_str()),
         (400, Some("Missing (device) code or refresh_token"))
@@ -369,14 +363,14 @@ async fn client_mistakes_are_clear_4xx() {
     assert_eq!(reply.status, 400);
     // JSON is not a form.
     let reply = send(
-        http()
+        http_client()
             .post(&token_url)
             .insert_header(("content-type", "application/json")),
         None,
     )
     .await;
     assert_eq!(reply.status, 400);
-    let mut response = http()
+    let mut response = http_client()
         .post(&token_url)
         .insert_header(("content-type", "application/json"))
         .send_body(r#"{"refresh-token": "x"}"#)
@@ -423,7 +417,7 @@ async fn client_mistakes_are_clear_4xx() {
     assert!(reply.location.as_deref().unwrap().contains("prompt=none"));
     // The device route reads no input.
     let reply = send(
-        http()
+        http_client()
             .post(app.url(&format!("{PREFIX}/device")))
             .insert_header(("content-type", "application/json")),
         None,
