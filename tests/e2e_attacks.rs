@@ -19,7 +19,8 @@ use serde_json::Value;
 use support::browser::CallbackParams;
 use support::idp::{IdpClient, JANE, PUBLIC_CLIENT, TestIdp};
 use support::inproc::{
-    TestService, assert_token_answer, json_of, location, query_value, urlencode,
+    TestService, assert_token_answer, assert_upstream_error, json_of, location, query_value,
+    urlencode,
 };
 
 const LOGIN: &str = "/api/auth/v2/login";
@@ -102,13 +103,7 @@ fn tampered(sealed: &str) -> String {
 /// The provider's refusal of a PKCE mismatch, passed on: 400 with its OAuth error on top of a
 /// `detail` that says where it came from.
 fn assert_refused_by_the_provider(status: StatusCode, body: &Value, case: &str) {
-    assert_eq!(status, StatusCode::BAD_REQUEST, "{case}: {body}");
-    assert_eq!(body["error"], "invalid_grant", "{case}: {body}");
-    let detail = body["detail"].as_str().unwrap_or_default();
-    assert!(
-        detail.starts_with("Upstream OIDC error: "),
-        "{case}: {detail}"
-    );
+    assert_upstream_error((status.as_u16(), body), 400, Some("invalid_grant"), case);
 }
 
 #[actix_web::test]

@@ -44,9 +44,27 @@ const EVENT_TIMEOUT: Duration = Duration::from_secs(20);
 /// The loopback ports the client's code flow may use (its default list).
 const CALLBACK_PORTS: std::ops::RangeInclusive<u16> = 53100..=53105;
 
-/// Starts `compat.py` and checks that it runs the pinned client.
-async fn start_client(args: &[&str], scratch: &ScratchDir) -> ClientRun {
-    let mut client = ClientRun::spawn(args, scratch);
+/// Starts `compat.py {command}` against the example's auth routes with the token store `store`
+/// and `extra` arguments, and checks that it runs the pinned client.
+async fn start_client(
+    command: &str,
+    app: &ConformanceApp,
+    store: &str,
+    extra: &[&str],
+    scratch: &ScratchDir,
+) -> ClientRun {
+    let host = app.url(MOUNT);
+    let mut args = vec![
+        command,
+        "--host",
+        &host,
+        "--store",
+        store,
+        "--timeout",
+        CLIENT_TIMEOUT,
+    ];
+    args.extend(extra);
+    let mut client = ClientRun::spawn(&args, scratch);
     let first = client.next_event(EVENT_TIMEOUT).await;
     if first["event"] != "version" || first["version"] != CLIENT_VERSION {
         client.fail(&format!(
@@ -158,17 +176,7 @@ async fn device_flow(
     store: &str,
     scratch: &ScratchDir,
 ) -> Value {
-    let host = app.url(MOUNT);
-    let args = [
-        "authenticate",
-        "--host",
-        &host,
-        "--store",
-        store,
-        "--timeout",
-        CLIENT_TIMEOUT,
-    ];
-    let mut client = start_client(&args, scratch).await;
+    let mut client = start_client("authenticate", app, store, &[], scratch).await;
 
     // Device start: an empty form, and the fields the client requires.
     let (form, start) = expect_request(&mut client, "/device", 200).await;
@@ -243,17 +251,7 @@ async fn device_flow(
 /// The refresh through the client's `authenticate()`: the cached access token is marked expired,
 /// the refresh token is still valid.
 async fn refresh(app: &ConformanceApp, before: &Value, store: &str, scratch: &ScratchDir) -> Value {
-    let host = app.url(MOUNT);
-    let args = [
-        "refresh",
-        "--host",
-        &host,
-        "--store",
-        store,
-        "--timeout",
-        CLIENT_TIMEOUT,
-    ];
-    let mut client = start_client(&args, scratch).await;
+    let mut client = start_client("refresh", app, store, &[], scratch).await;
     let (form, wire) = expect_request(&mut client, "/token", 200).await;
     assert_eq!(form, json!({ "refresh-token": before["refresh_token"] }));
     assert_wire_token(&wire, "refresh token answer");
@@ -413,20 +411,10 @@ async fn device_refresh_and_code_flow(client: IdpClient, redirect_ports: Option<
     assert_protected_as(&app, &refreshed, JANE).await;
     eprintln!("{}: refresh done at {:.1?}", client.id, began.elapsed());
 
-    let host = app.url(MOUNT);
-    let mut args = vec![
-        "code-flow",
-        "--host",
-        &host,
-        "--store",
-        &store,
-        "--timeout",
-        CLIENT_TIMEOUT,
-    ];
-    if let Some(ports) = redirect_ports {
-        args.extend(["--redirect-ports", ports]);
-    }
-    let mut python = start_client(&args, &scratch).await;
+    let ports: Vec<&str> = redirect_ports
+        .map(|ports| vec!["--redirect-ports", ports])
+        .unwrap_or_default();
+    let mut python = start_client("code-flow", &app, &store, &ports, &scratch).await;
     let code = code_flow(&mut python, &app, &idp, JOHN).await;
     assert_protected_as(&app, &code, JOHN).await;
     eprintln!("{}: code flow done at {:.1?}", client.id, began.elapsed());
@@ -458,19 +446,8 @@ async fn a_device_route_answering_503_sends_the_client_to_the_code_flow() {
     let app = ConformanceApp::for_client(&without_device.url(), PUBLIC_CLIENT);
     let scratch = ScratchDir::new();
     let store = scratch.file("token-store.json");
-    let host = app.url(MOUNT);
-    let args = [
-        "authenticate",
-        "--host",
-        &host,
-        "--store",
-        &store,
-        "--timeout",
-        CLIENT_TIMEOUT,
-        "--redirect-ports",
-        "53104,53105,53100,53101,53102,53103",
-    ];
-    let mut client = start_client(&args, &scratch).await;
+    let ports = ["--redirect-ports", "53104,53105,53100,53101,53102,53103"];
+    let mut client = start_client("authenticate", &app, &store, &ports, &scratch).await;
     let (form, body) = expect_request(&mut client, "/device", 503).await;
     assert_eq!(form, json!({}));
     assert!(body["detail"].is_string(), "{body}");

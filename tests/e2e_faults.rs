@@ -20,7 +20,8 @@ use oidc_actix::testing::TokenBuilder;
 use serde_json::json;
 use support::idp::{self, IdpFault, JANE, JOHN, PUBLIC_CLIENT, TestIdp, kid_of};
 use support::inproc::{
-    MARGIN, STALE_REFRESH_GATE, assert_token_answer, backoff_after, max_attempts_within, within,
+    MARGIN, STALE_REFRESH_GATE, assert_token_answer, assert_upstream_error, backoff_after,
+    max_attempts_within, within,
 };
 use support::server::AppServer;
 
@@ -288,14 +289,11 @@ async fn real_idp_device_polling_through_a_slow_then_failing_token_endpoint() {
     // Failing: 502, with the provider's OAuth error passed on.
     idp.set_fault("/token", IdpFault::Status(503)).await;
     let reply = poll().await;
-    assert_eq!(
-        (reply.status, reply.json["error"].as_str()),
-        (502, Some("server_error")),
-        "{reply:?}"
-    );
-    assert!(
-        reply.detail().starts_with("Upstream OIDC error"),
-        "{reply:?}"
+    assert_upstream_error(
+        (reply.status, &reply.json),
+        502,
+        Some("server_error"),
+        "the token endpoint failing",
     );
 
     // Fixed: the very next poll is the provider's own answer again.

@@ -14,7 +14,7 @@ use support::browser::http_client;
 use support::idp::{
     self, CONF_CLIENT, IdpClient, JANE, JOHN, PUBLIC_CLIENT, SHORT_CLIENT, TestIdp,
 };
-use support::inproc::{assert_token_answer, unix_now, urlencode};
+use support::inproc::{assert_token_answer, assert_upstream_error, unix_now, urlencode};
 
 const PREFIX: &str = "/api/test/auth/v2";
 
@@ -238,17 +238,11 @@ async fn device_flow_polls_then_succeeds() {
         &[("device-code", device_code)],
     )
     .await;
-    assert_eq!(pending.status, 400);
-    assert_eq!(
-        pending.json["error"], "authorization_pending",
-        "{}",
-        pending.json
-    );
-    assert!(
-        pending.json["detail"]
-            .as_str()
-            .unwrap()
-            .starts_with("Upstream OIDC error")
+    assert_upstream_error(
+        (pending.status, &pending.json),
+        400,
+        Some("authorization_pending"),
+        "a poll before the approval",
     );
 
     idp.browser()

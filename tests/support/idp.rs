@@ -27,7 +27,7 @@ use std::fs;
 use std::hash::{BuildHasher, Hasher};
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -41,7 +41,7 @@ use url::Url;
 
 use super::browser::{Browser, CallbackParams, http_client};
 use super::lock::InstallLock;
-use super::process::ReadyProcess;
+use super::process::{ReadyProcess, run};
 
 /// How long the provider may take to print its ready line (it takes 1–2 s, more while cargo
 /// builds other test binaries in parallel).
@@ -785,20 +785,12 @@ fn check_node() {
 
 fn npm_ci(dir: &Path) {
     let began = Instant::now();
-    let output = Command::new("npm")
-        .args(["ci", "--no-audit", "--no-fund", "--prefix"])
-        .arg(dir)
-        .current_dir(dir)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run `npm ci`: {e}"));
-    assert!(
-        output.status.success(),
-        "`npm ci --prefix {}` failed ({}):\n{}\n{}",
-        dir.display(),
-        output.status,
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
+    run(
+        Command::new("npm")
+            .args(["ci", "--no-audit", "--no-fund", "--prefix"])
+            .arg(dir)
+            .current_dir(dir),
+        &format!("`npm ci --prefix {}` failed", dir.display()),
     );
     eprintln!("test provider: npm ci took {:.1?}", began.elapsed());
 }

@@ -153,6 +153,25 @@ impl TokenAnswer {
     }
 }
 
+/// Asserts an answer that passes on an error of the provider's grant endpoints: `status`, the
+/// provider's OAuth `error` on top (`None`: the provider sent none, and none is made up), and a
+/// `detail` that says where the error came from (py-oidc-auth's words). `answer` is the status
+/// and body as received; `what` names the case in failure messages.
+pub fn assert_upstream_error(answer: (u16, &Value), status: u16, error: Option<&str>, what: &str) {
+    let (got, body) = answer;
+    assert_eq!(
+        (got, body.get("error")),
+        (status, error.map(Value::from).as_ref()),
+        "{what}: {body}"
+    );
+    assert!(
+        body["detail"]
+            .as_str()
+            .is_some_and(|detail| detail.starts_with("Upstream OIDC error: ")),
+        "{what}: {body}"
+    );
+}
+
 /// A provider's token endpoint answer with every member, to script the mock provider's token
 /// endpoint with (`access_token` `at`, `refresh_token` `rt`).
 pub fn provider_token_answer() -> Value {
