@@ -2,12 +2,14 @@
 //! what a protected application answers while a fault lasts (status and JSON `detail`), how
 //! soon it recovers once the fault ends, and how many requests reach the provider meanwhile.
 //!
-//! Every recovery bound is derived from the documented schedule of `oidc-actix/src/provider.rs`
-//! (a failed fetch is retried after a backoff of 1 s doubling to 15 s; a stale key set is
-//! refreshed at most once a second; a token with an unknown `kid` causes at most one fetch per
-//! `jwks_refetch_cooldown`) plus a generous [`MARGIN`]: these are statements about the schedule,
-//! never about speed. The same faults against the real npm `oidc-provider` are in
-//! `tests/e2e_faults.rs`.
+//! Every recovery bound is derived from the library's schedule, modelled in
+//! `tests/support/inproc.rs` on `oidc_actix::testing::fetch_backoff` (a failed fetch is retried
+//! after a backoff of 1 s doubling to 15 s; a stale key set is refreshed at most once a second; a
+//! token with an unknown `kid` causes at most one fetch per `jwks_refetch_cooldown`) plus a
+//! generous [`MARGIN`]: these are statements about the schedule, never about speed. The schedule
+//! itself is observed attempt by attempt, and the races around a refresh in flight are staged
+//! with the mock provider's held key set. The same faults against the real npm `oidc-provider`
+//! are in `tests/e2e_faults.rs`.
 
 mod support;
 
