@@ -12,12 +12,16 @@
 mod support;
 
 use actix_web::App;
-use actix_web::dev::{Service, ServiceResponse};
 use actix_web::http::StatusCode;
-use actix_web::test::{TestRequest, call_service, init_service, read_body_json};
+use actix_web::test::{TestRequest, call_service, init_service};
 use oidc_actix::OidcAuth;
 use serde_json::Value;
-use support::idp::{CallbackParams, IdpClient, JANE, PUBLIC_CLIENT, TestIdp};
+use support::browser::CallbackParams;
+use support::idp::{IdpClient, JANE, PUBLIC_CLIENT, TestIdp};
+use support::inproc::{
+    TestService, assert_token_answer, assert_upstream_error, json_of, location, query_value,
+    urlencode,
+};
 
 const LOGIN: &str = "/api/auth/v2/login";
 const CALLBACK: &str = "/api/auth/v2/callback";
@@ -26,29 +30,11 @@ const TOKEN: &str = "/api/auth/v2/token";
 /// at the redirect and hands over the code, as an attacker reading it would.
 const REDIRECT: &str = "http://127.0.0.1:9/api/auth/v2/callback";
 
-trait TestService:
-    Service<actix_http::Request, Response = ServiceResponse, Error = actix_web::Error>
-{
-}
-
-impl<S> TestService for S where
-    S: Service<actix_http::Request, Response = ServiceResponse, Error = actix_web::Error>
-{
-}
-
 fn auth_for(idp: &TestIdp, client: IdpClient) -> OidcAuth {
-    let mut builder = OidcAuth::builder()
-        .discovery_url(idp.discovery_url())
-        .client_id(client.id)
-        .audience(client.id);
-    if let Some(secret) = client.secret {
-        builder = builder.client_secret(secret);
-    }
-    builder.build().expect("valid configuration")
-}
-
-fn urlencode(value: &str) -> String {
-    url::form_urlencoded::byte_serialize(value.as_bytes()).collect()
+    client
+        .auth_builder(&idp.discovery_url())
+        .build()
+        .expect("valid configuration")
 }
 
 /// The provider's authorization URL our login route redirects to (with the sealed state).
@@ -56,12 +42,9 @@ async fn login_redirect(app: &impl TestService) -> String {
     let request = TestRequest::get().uri(&format!("{LOGIN}?redirect_uri={}", urlencode(REDIRECT)));
     let response = call_service(app, request.to_request()).await;
     assert_eq!(response.status(), StatusCode::FOUND);
-    response
-        .headers()
-        .get("location")
-        .and_then(|v| v.to_str().ok())
-        .expect("a login redirects to the provider")
-        .to_owned()
+    let authorize = location(&response);
+    assert!(!authorize.is_empty(), "a login redirects to the provider");
+    authorize
 }
 
 /// A login through our route, finished by Jane at the provider: the code and sealed state that
@@ -79,17 +62,7 @@ async fn victim_login(app: &impl TestService, idp: &TestIdp) -> CallbackParams {
 /// verifier that is not the victim's.
 async fn attackers_state(app: &impl TestService) -> String {
     let authorize = login_redirect(app).await;
-    url::Url::parse(&authorize)
-        .expect("a URL")
-        .query_pairs()
-        .find(|(name, _)| name == "state")
-        .map(|(_, value)| value.into_owned())
-        .expect("the login carries a state")
-}
-
-async fn json_of(response: ServiceResponse) -> (StatusCode, Value) {
-    let status = response.status();
-    (status, read_body_json(response).await)
+    query_value(&authorize, "state").expect("the login carries a state")
 }
 
 /// The token route as py-oidc-auth-client calls it after a browser login.
@@ -130,13 +103,7 @@ fn tampered(sealed: &str) -> String {
 /// The provider's refusal of a PKCE mismatch, passed on: 400 with its OAuth error on top of a
 /// `detail` that says where it came from.
 fn assert_refused_by_the_provider(status: StatusCode, body: &Value, case: &str) {
-    assert_eq!(status, StatusCode::BAD_REQUEST, "{case}: {body}");
-    assert_eq!(body["error"], "invalid_grant", "{case}: {body}");
-    let detail = body["detail"].as_str().unwrap_or_default();
-    assert!(
-        detail.starts_with("Upstream OIDC error: "),
-        "{case}: {detail}"
-    );
+    assert_upstream_error((status.as_u16(), body), 400, Some("invalid_grant"), case);
 }
 
 #[actix_web::test]
@@ -183,10 +150,7 @@ async fn a_code_exchange_with_a_tampered_verifier_is_refused() {
     // None of it spent the victim's login: the untouched state still finishes it.
     let (status, body) = exchange(&app, &victim.code, &victim.state).await;
     assert_eq!(status, StatusCode::OK, "{body}\n{}", idp.log());
-    assert!(
-        body["access_token"].as_str().is_some_and(|t| !t.is_empty()),
-        "{body}"
-    );
+    assert_token_answer(&body, "the victim's own exchange");
 }
 
 #[actix_web::test]
@@ -221,8 +185,5 @@ async fn a_callback_with_a_tampered_or_foreign_state_is_refused() {
 
     let (status, body) = callback(&app, &victim.code, &victim.state).await;
     assert_eq!(status, StatusCode::OK, "{body}\n{}", idp.log());
-    assert!(
-        body["access_token"].as_str().is_some_and(|t| !t.is_empty()),
-        "{body}"
-    );
+    assert_token_answer(&body, "the victim's own callback");
 }

@@ -24,11 +24,12 @@ use std::io::{Read as _, Write as _};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use support::app::ConformanceApp;
 use support::idp::{CONF_CLIENT, IdpClient, IdpUser, JANE, JOHN, PUBLIC_CLIENT, TestIdp};
+use support::inproc::{TOKEN_ANSWER_FIELDS, assert_token_answer};
 use support::python::{CLIENT_VERSION, ClientRun, ScratchDir, venv_python};
 use url::Url;
 
@@ -43,28 +44,27 @@ const EVENT_TIMEOUT: Duration = Duration::from_secs(20);
 /// The loopback ports the client's code flow may use (its default list).
 const CALLBACK_PORTS: std::ops::RangeInclusive<u16> = 53100..=53105;
 
-fn app_for(discovery_url: &str, client: IdpClient) -> ConformanceApp {
-    let mut env = vec![
-        ("OIDC_DISCOVERY_URL", discovery_url),
-        ("OIDC_CLIENT_ID", client.id),
-        ("OIDC_AUDIENCE", client.id),
+/// Starts `compat.py {command}` against the example's auth routes with the token store `store`
+/// and `extra` arguments, and checks that it runs the pinned client.
+async fn start_client(
+    command: &str,
+    app: &ConformanceApp,
+    store: &str,
+    extra: &[&str],
+    scratch: &ScratchDir,
+) -> ClientRun {
+    let host = app.url(MOUNT);
+    let mut args = vec![
+        command,
+        "--host",
+        &host,
+        "--store",
+        store,
+        "--timeout",
+        CLIENT_TIMEOUT,
     ];
-    if let Some(secret) = client.secret {
-        env.push(("OIDC_CLIENT_SECRET", secret));
-    }
-    ConformanceApp::start(&env)
-}
-
-fn now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .expect("clock after 1970")
-        .as_secs() as i64
-}
-
-/// Starts `compat.py` and checks that it runs the pinned client.
-async fn start_client(args: &[&str], scratch: &ScratchDir) -> ClientRun {
-    let mut client = ClientRun::spawn(args, scratch);
+    args.extend(extra);
+    let mut client = ClientRun::spawn(&args, scratch);
     let first = client.next_event(EVENT_TIMEOUT).await;
     if first["event"] != "version" || first["version"] != CLIENT_VERSION {
         client.fail(&format!(
@@ -114,43 +114,17 @@ async fn expect_token(client: &mut ClientRun) -> Value {
     event["token"].clone()
 }
 
-/// A token answer of the server (SPEC §2.9, **wire**): exactly the six fields, with integer
-/// expiries in the future and a refresh token.
+/// A token answer of the server (SPEC §2.9, **wire**): the six fields, with a refresh token
+/// and both expiries at least a minute ahead, for the `offline_access` the client asks for.
 fn assert_wire_token(body: &Value, what: &str) {
-    let object = body
-        .as_object()
-        .unwrap_or_else(|| panic!("{what}: not a JSON object: {body}"));
-    let mut keys: Vec<&str> = object.keys().map(String::as_str).collect();
-    keys.sort_unstable();
-    assert_eq!(
-        keys,
-        [
-            "access_token",
-            "expires",
-            "refresh_expires",
-            "refresh_token",
-            "scope",
-            "token_type"
-        ],
-        "{what}: {body}"
-    );
-    for text in ["access_token", "refresh_token", "scope"] {
-        assert!(
-            body[text].as_str().is_some_and(|v| !v.is_empty()),
-            "{what}: `{text}` is not a non-empty string: {body}"
-        );
-    }
-    assert_eq!(body["token_type"], "Bearer", "{what}: {body}");
-    for expiry in ["expires", "refresh_expires"] {
-        let at = body[expiry]
-            .as_i64()
-            .unwrap_or_else(|| panic!("{what}: `{expiry}` is not an integer: {body}"));
-        assert!(at > now() + 60, "{what}: `{expiry}` is not in the future");
-    }
+    let answer = assert_token_answer(body, what);
     assert!(
-        body["scope"]
-            .as_str()
-            .is_some_and(|s| s.split(' ').any(|s| s == "offline_access")),
+        !answer.refresh_token.is_empty(),
+        "{what}: no refresh token: {body}"
+    );
+    answer.assert_lives(Duration::from_secs(60), what);
+    assert!(
+        answer.has_scope("offline_access"),
         "{what}: offline_access was asked for: {body}"
     );
 }
@@ -158,14 +132,7 @@ fn assert_wire_token(body: &Value, what: &str) {
 /// What the client returned is the server's answer, under the same names (so it read `expires`
 /// and `refresh_expires` instead of computing defaults), plus its ready-made header.
 fn assert_client_kept(token: &Value, wire: &Value) {
-    for field in [
-        "access_token",
-        "token_type",
-        "expires",
-        "refresh_token",
-        "refresh_expires",
-        "scope",
-    ] {
+    for field in TOKEN_ANSWER_FIELDS {
         assert_eq!(
             token[field], wire[field],
             "the client's `{field}` differs from the server's"
@@ -209,17 +176,7 @@ async fn device_flow(
     store: &str,
     scratch: &ScratchDir,
 ) -> Value {
-    let host = app.url(MOUNT);
-    let args = [
-        "authenticate",
-        "--host",
-        &host,
-        "--store",
-        store,
-        "--timeout",
-        CLIENT_TIMEOUT,
-    ];
-    let mut client = start_client(&args, scratch).await;
+    let mut client = start_client("authenticate", app, store, &[], scratch).await;
 
     // Device start: an empty form, and the fields the client requires.
     let (form, start) = expect_request(&mut client, "/device", 200).await;
@@ -294,17 +251,7 @@ async fn device_flow(
 /// The refresh through the client's `authenticate()`: the cached access token is marked expired,
 /// the refresh token is still valid.
 async fn refresh(app: &ConformanceApp, before: &Value, store: &str, scratch: &ScratchDir) -> Value {
-    let host = app.url(MOUNT);
-    let args = [
-        "refresh",
-        "--host",
-        &host,
-        "--store",
-        store,
-        "--timeout",
-        CLIENT_TIMEOUT,
-    ];
-    let mut client = start_client(&args, scratch).await;
+    let mut client = start_client("refresh", app, store, &[], scratch).await;
     let (form, wire) = expect_request(&mut client, "/token", 200).await;
     assert_eq!(form, json!({ "refresh-token": before["refresh_token"] }));
     assert_wire_token(&wire, "refresh token answer");
@@ -452,7 +399,7 @@ async fn device_refresh_and_code_flow(client: IdpClient, redirect_ports: Option<
     venv_python(); // before the clock starts: the first run installs the client
     let began = Instant::now();
     let idp = TestIdp::start();
-    let app = app_for(&idp.discovery_url(), client);
+    let app = ConformanceApp::for_client(&idp.discovery_url(), client);
     let scratch = ScratchDir::new();
     let store = scratch.file("token-store.json");
 
@@ -464,20 +411,10 @@ async fn device_refresh_and_code_flow(client: IdpClient, redirect_ports: Option<
     assert_protected_as(&app, &refreshed, JANE).await;
     eprintln!("{}: refresh done at {:.1?}", client.id, began.elapsed());
 
-    let host = app.url(MOUNT);
-    let mut args = vec![
-        "code-flow",
-        "--host",
-        &host,
-        "--store",
-        &store,
-        "--timeout",
-        CLIENT_TIMEOUT,
-    ];
-    if let Some(ports) = redirect_ports {
-        args.extend(["--redirect-ports", ports]);
-    }
-    let mut python = start_client(&args, &scratch).await;
+    let ports: Vec<&str> = redirect_ports
+        .map(|ports| vec!["--redirect-ports", ports])
+        .unwrap_or_default();
+    let mut python = start_client("code-flow", &app, &store, &ports, &scratch).await;
     let code = code_flow(&mut python, &app, &idp, JOHN).await;
     assert_protected_as(&app, &code, JOHN).await;
     eprintln!("{}: code flow done at {:.1?}", client.id, began.elapsed());
@@ -506,22 +443,11 @@ async fn a_device_route_answering_503_sends_the_client_to_the_code_flow() {
         .remove("device_authorization_endpoint")
         .expect("the provider advertises a device endpoint");
     let without_device = JsonServer::start(&discovery);
-    let app = app_for(&without_device.url(), PUBLIC_CLIENT);
+    let app = ConformanceApp::for_client(&without_device.url(), PUBLIC_CLIENT);
     let scratch = ScratchDir::new();
     let store = scratch.file("token-store.json");
-    let host = app.url(MOUNT);
-    let args = [
-        "authenticate",
-        "--host",
-        &host,
-        "--store",
-        &store,
-        "--timeout",
-        CLIENT_TIMEOUT,
-        "--redirect-ports",
-        "53104,53105,53100,53101,53102,53103",
-    ];
-    let mut client = start_client(&args, &scratch).await;
+    let ports = ["--redirect-ports", "53104,53105,53100,53101,53102,53103"];
+    let mut client = start_client("authenticate", &app, &store, &ports, &scratch).await;
     let (form, body) = expect_request(&mut client, "/device", 503).await;
     assert_eq!(form, json!({}));
     assert!(body["detail"].is_string(), "{body}");

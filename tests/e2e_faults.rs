@@ -5,59 +5,38 @@
 //! kill, start on a given port, rotate and fault through its `/__test` routes.
 //!
 //! The same faults, and more (broken key sets), run against the mock provider in
-//! `tests/faults.rs`, which explains the schedule the bounds come from: a failed fetch is retried
-//! after 1 s doubling to 15 s, a stale key set is refreshed at most once a second, an unknown
-//! `kid` causes at most one fetch per cooldown. Bounds add generous margins: they check the
-//! schedule, not speed.
+//! `tests/faults.rs`. The bounds come from the library's schedule (`tests/support/inproc.rs`): a
+//! failed fetch is retried after 1 s doubling to 15 s, a stale key set is refreshed at most once
+//! a second, an unknown `kid` causes at most one fetch per cooldown. Bounds add generous margins:
+//! they check the schedule, not speed.
 
 mod support;
 
-use std::future::Future;
 use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
+use oidc_actix::OidcAuthBuilder;
 use oidc_actix::testing::TokenBuilder;
-use oidc_actix::{OidcAuth, OidcAuthBuilder};
 use serde_json::json;
-use support::idp::{self, IdpFault, JANE, JOHN, PUBLIC_CLIENT, TestIdp};
+use support::idp::{self, IdpFault, JANE, JOHN, PUBLIC_CLIENT, TestIdp, kid_of};
+use support::inproc::{
+    MARGIN, STALE_REFRESH_GATE, assert_token_answer, assert_upstream_error, backoff_after,
+    max_attempts_within, within,
+};
 use support::server::AppServer;
 
-const FIRST_BACKOFF: Duration = Duration::from_secs(1);
-const MAX_BACKOFF: Duration = Duration::from_secs(15);
-const STALE_REFRESH_GATE: Duration = Duration::from_secs(1);
-/// For the fetch itself and a shared, busy machine.
-const MARGIN: Duration = Duration::from_secs(3);
 /// For a scripted browser login at the provider, which some bounds include.
 const LOGIN_MARGIN: Duration = Duration::from_secs(5);
-const UNAVAILABLE: &str = "OIDC server unavailable, cannot validate token.";
 const SCOPE: &str = "openid profile email";
 const CONCURRENCY: usize = 32;
-
-/// The wait after the `failures`-th failed fetch in a row (`oidc-actix/src/provider.rs`).
-fn backoff_after(failures: u64) -> Duration {
-    FIRST_BACKOFF
-        .saturating_mul(1 << (failures.clamp(1, 5) - 1))
-        .min(MAX_BACKOFF)
-}
-
-/// The most fetch attempts the backoff allows within `elapsed` of the first failed one.
-fn max_attempts_within(elapsed: Duration) -> u64 {
-    let mut attempts = 1;
-    let mut next = backoff_after(1);
-    while next <= elapsed {
-        attempts += 1;
-        next += backoff_after(attempts);
-    }
-    attempts
-}
+/// Between the requests of a test that lasts through several fetch attempts.
+const PAUSE: Duration = Duration::from_millis(100);
 
 /// The library configured for the provider at `issuer` as its public client (whose id is the
 /// audience of its access tokens), with a 1 s timeout.
 fn auth_for(issuer: &str) -> OidcAuthBuilder {
-    OidcAuth::builder()
-        .discovery_url(format!("{issuer}/.well-known/openid-configuration"))
-        .client_id(PUBLIC_CLIENT.id)
-        .audience(PUBLIC_CLIENT.id)
+    PUBLIC_CLIENT
+        .auth_builder(&format!("{issuer}/.well-known/openid-configuration"))
         .leeway(Duration::ZERO)
         .timeout(Duration::from_secs(1))
 }
@@ -69,29 +48,6 @@ async fn access_token(idp: &TestIdp, user: idp::IdpUser) -> String {
         .as_str()
         .expect("an access token")
         .to_owned()
-}
-
-fn kid_of(token: &str) -> String {
-    let (header, _) = idp::jwt_parts(token);
-    header["kid"].as_str().expect("a kid").to_owned()
-}
-
-/// Polls `probe` every 50 ms until it holds; panics once `bound` has passed since `since`.
-async fn within<F, Fut>(since: Instant, bound: Duration, what: &str, mut probe: F) -> Duration
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = bool>,
-{
-    loop {
-        if probe().await {
-            return since.elapsed();
-        }
-        assert!(
-            since.elapsed() < bound,
-            "{what}: not within {bound:?} (bound from the documented schedule plus margins)"
-        );
-        actix_web::rt::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 /// A port nothing listens on (yet).
@@ -114,15 +70,12 @@ async fn real_idp_down_at_startup_is_503_then_200_within_the_backoff() {
         .audience(PUBLIC_CLIENT.id)
         .sign();
 
+    // Down for 25 requests, 2.5 s at least: every one a clear 503.
     let down = Instant::now();
-    let mut requests = 0;
-    while down.elapsed() < Duration::from_millis(2500) {
-        let reply = server.call(&forged).await;
-        assert_eq!((reply.status, reply.detail()), (503, UNAVAILABLE));
-        requests += 1;
-        actix_web::rt::time::sleep(Duration::from_millis(100)).await;
+    for _ in 0..25 {
+        server.call(&forged).await.assert_unavailable();
+        actix_web::rt::time::sleep(PAUSE).await;
     }
-    assert!(requests >= 10, "{requests}");
 
     let idp = TestIdp::options().port(port).start();
     let up = Instant::now();
@@ -133,7 +86,7 @@ async fn real_idp_down_at_startup_is_503_then_200_within_the_backoff() {
     let recovery = within(up, bound, "recovery after the provider came up", || async {
         let reply = server.call(&token).await;
         if reply.status != 200 {
-            assert_eq!((reply.status, reply.detail()), (503, UNAVAILABLE));
+            reply.assert_unavailable();
         }
         reply.status == 200
     })
@@ -169,18 +122,17 @@ async fn real_idp_down_after_keys_are_cached_keeps_validating_then_follows_its_n
         assert_eq!(server.call(token).await.status, 200);
     }
 
-    // Killed. Six TTLs later, every request has still been served with the cached keys, while
-    // each stale refresh failed behind the scenes.
+    // Killed. For six TTLs at least (the pauses alone take that long), every request is still
+    // served with the cached keys, while each stale refresh fails behind the scenes.
     drop(idp);
     let down = Instant::now();
-    let mut served = 0;
-    while down.elapsed() < ttl * 6 {
-        let reply = server.call(&tokens[served % 2]).await;
-        assert_eq!(reply.status, 200, "request {served} while down: {reply:?}");
-        served += 1;
-        actix_web::rt::time::sleep(Duration::from_millis(25)).await;
+    let pause = Duration::from_millis(25);
+    let served = (ttl * 6).div_duration_f64(pause).ceil() as usize;
+    for request in 0..served {
+        let reply = server.call(&tokens[request % 2]).await;
+        assert_eq!(reply.status, 200, "request {request} while down: {reply:?}");
+        actix_web::rt::time::sleep(pause).await;
     }
-    assert!(served >= 40, "{served}");
 
     // Back on its port, with new keys, as a provider restarted without persistent keys is.
     let idp = TestIdp::options().port(port).start();
@@ -337,14 +289,11 @@ async fn real_idp_device_polling_through_a_slow_then_failing_token_endpoint() {
     // Failing: 502, with the provider's OAuth error passed on.
     idp.set_fault("/token", IdpFault::Status(503)).await;
     let reply = poll().await;
-    assert_eq!(
-        (reply.status, reply.json["error"].as_str()),
-        (502, Some("server_error")),
-        "{reply:?}"
-    );
-    assert!(
-        reply.detail().starts_with("Upstream OIDC error"),
-        "{reply:?}"
+    assert_upstream_error(
+        (reply.status, &reply.json),
+        502,
+        Some("server_error"),
+        "the token endpoint failing",
     );
 
     // Fixed: the very next poll is the provider's own answer again.
@@ -360,26 +309,8 @@ async fn real_idp_device_polling_through_a_slow_then_failing_token_endpoint() {
         .expect("the device is approved");
     let reply = poll().await;
     assert_eq!(reply.status, 200, "{reply:?}");
-    let mut fields: Vec<&str> = reply
-        .json
-        .as_object()
-        .expect("a JSON object")
-        .keys()
-        .map(String::as_str)
-        .collect();
-    fields.sort_unstable();
-    assert_eq!(
-        fields,
-        [
-            "access_token",
-            "expires",
-            "refresh_expires",
-            "refresh_token",
-            "scope",
-            "token_type"
-        ]
-    );
-    let access = reply.json["access_token"].as_str().unwrap();
+    let answer = assert_token_answer(&reply.json, "the device code exchange");
+    let access = answer.access_token.as_str();
     let me = server.call(access).await;
     assert_eq!((me.status, &me.json["username"]), (200, &json!("jane")));
     // One provider request per poll: no retries behind the client's back.

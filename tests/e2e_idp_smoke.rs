@@ -15,6 +15,7 @@ use serde_json::Value;
 
 use idp::{
     CONF_CLIENT, ES_CLIENT, IdpClient, JANE, JOHN, PUBLIC_CLIENT, Pkce, SHORT_CLIENT, TestIdp,
+    kid_of,
 };
 
 const REDIRECT_URI: &str = "http://127.0.0.1:9/callback";
@@ -59,11 +60,6 @@ async fn code_flow(idp: &TestIdp, client: IdpClient, user: idp::IdpUser, scope: 
     idp.exchange_code(client, &callback.code, REDIRECT_URI, &pkce.verifier)
         .await
         .expect_ok("code exchange")
-}
-
-fn kid_of(token: &str) -> String {
-    let (header, _) = idp::jwt_parts(token);
-    header["kid"].as_str().expect("a kid").to_owned()
 }
 
 fn strings(value: &Value) -> Vec<&str> {

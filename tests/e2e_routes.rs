@@ -10,33 +10,13 @@ use std::time::Duration;
 
 use serde_json::Value;
 use support::app::ConformanceApp;
+use support::browser::http_client;
 use support::idp::{
     self, CONF_CLIENT, IdpClient, JANE, JOHN, PUBLIC_CLIENT, SHORT_CLIENT, TestIdp,
 };
+use support::inproc::{assert_token_answer, assert_upstream_error, unix_now, urlencode};
 
 const PREFIX: &str = "/api/test/auth/v2";
-
-/// The example configured for `client` at `idp`, with the client id as audience (the test
-/// provider's `aud`).
-fn app_for(idp: &TestIdp, client: IdpClient) -> ConformanceApp {
-    let mut env = vec![
-        ("OIDC_DISCOVERY_URL", idp.discovery_url()),
-        ("OIDC_CLIENT_ID", client.id.to_owned()),
-        ("OIDC_AUDIENCE", client.id.to_owned()),
-    ];
-    if let Some(secret) = client.secret {
-        env.push(("OIDC_CLIENT_SECRET", secret.to_owned()));
-    }
-    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    ConformanceApp::start(&env)
-}
-
-fn http() -> awc::Client {
-    awc::Client::builder()
-        .timeout(Duration::from_secs(30))
-        .disable_redirects()
-        .finish()
-}
 
 struct Reply {
     status: u16,
@@ -66,7 +46,7 @@ async fn send(request: awc::ClientRequest, form: Option<&[(&str, &str)]>) -> Rep
 }
 
 async fn get(url: &str, token: Option<&str>) -> Reply {
-    let mut request = http().get(url);
+    let mut request = http_client().get(url);
     if let Some(token) = token {
         request = request.insert_header(("Authorization", format!("Bearer {token}")));
     }
@@ -74,7 +54,7 @@ async fn get(url: &str, token: Option<&str>) -> Reply {
 }
 
 async fn post_form(url: &str, form: &[(&str, &str)]) -> Reply {
-    send(http().post(url), Some(form)).await
+    send(http_client().post(url), Some(form)).await
 }
 
 /// The client's code flow: login route → provider → code and state at the loopback redirect,
@@ -113,45 +93,18 @@ async fn client_code_flow(app: &ConformanceApp, idp: &TestIdp, user: idp::IdpUse
     )
     .await;
     assert_eq!(reply.status, 200, "{}", reply.json);
-    assert_token_json(&reply.json);
+    assert_token_json(&reply.json, "the code exchange");
     reply.json
 }
 
-fn urlencode(value: &str) -> String {
-    url::form_urlencoded::byte_serialize(value.as_bytes()).collect()
-}
-
-/// The six fields py-oidc-auth-client reads, with integer expiries in the future.
-fn assert_token_json(token: &Value) {
-    let object = token.as_object().expect("a JSON object");
-    let mut keys: Vec<&str> = object.keys().map(String::as_str).collect();
-    keys.sort_unstable();
-    assert_eq!(
-        keys,
-        [
-            "access_token",
-            "expires",
-            "refresh_expires",
-            "refresh_token",
-            "scope",
-            "token_type"
-        ]
-    );
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64;
-    assert!(token["expires"].as_i64().unwrap() > now + 60, "{token}");
-    assert!(
-        token["refresh_expires"].as_i64().unwrap() > now + 60,
-        "{token}"
-    );
-    assert_eq!(token["token_type"], "Bearer");
+/// A token answer of the example, for tokens of the provider's default lifetime (5 minutes).
+fn assert_token_json(token: &Value, what: &str) {
+    assert_token_answer(token, what).assert_lives(Duration::from_secs(60), what);
 }
 
 async fn code_flow_then_protected_routes(client: IdpClient) {
     let idp = TestIdp::start();
-    let app = app_for(&idp, client);
+    let app = ConformanceApp::for_client(&idp.discovery_url(), client);
     let jane = client_code_flow(&app, &idp, JANE).await;
     let access = jane["access_token"].as_str().unwrap();
     assert!(jane["scope"].as_str().unwrap().contains("offline_access"));
@@ -192,7 +145,7 @@ async fn code_flow_then_protected_routes(client: IdpClient) {
         let refresh = jane["refresh_token"].as_str().unwrap();
         let reply = post_form(&app.url(&format!("{PREFIX}/token")), &[(field, refresh)]).await;
         assert_eq!(reply.status, 200, "{field}: {}", reply.json);
-        assert_token_json(&reply.json);
+        assert_token_json(&reply.json, field);
         assert_eq!(
             get(&app.url("/protected"), reply.json["access_token"].as_str())
                 .await
@@ -222,7 +175,7 @@ async fn public_client_code_flow_refresh_and_userinfo() {
 #[actix_web::test]
 async fn the_callback_route_finishes_a_browser_login_once() {
     let idp = TestIdp::start();
-    let app = app_for(&idp, CONF_CLIENT);
+    let app = ConformanceApp::for_client(&idp.discovery_url(), CONF_CLIENT);
     let redirect_uri = app.url(&format!("{PREFIX}/callback"));
     let login = format!(
         "{}{PREFIX}/login?redirect_uri={}",
@@ -241,7 +194,7 @@ async fn the_callback_route_finishes_a_browser_login_once() {
     );
     let reply = get(&callback.raw_url, None).await;
     assert_eq!(reply.status, 200, "{}", reply.json);
-    assert_token_json(&reply.json);
+    assert_token_json(&reply.json, "the callback");
     assert_eq!(
         get(&app.url("/protected"), reply.json["access_token"].as_str())
             .await
@@ -266,7 +219,7 @@ async fn the_callback_route_finishes_a_browser_login_once() {
 #[actix_web::test]
 async fn device_flow_polls_then_succeeds() {
     let idp = TestIdp::start();
-    let app = app_for(&idp, PUBLIC_CLIENT);
+    let app = ConformanceApp::for_client(&idp.discovery_url(), PUBLIC_CLIENT);
     let start = post_form(&app.url(&format!("{PREFIX}/device")), &[]).await;
     assert_eq!(start.status, 200, "{}", start.json);
     for field in ["device_code", "user_code", "verification_uri"] {
@@ -285,17 +238,11 @@ async fn device_flow_polls_then_succeeds() {
         &[("device-code", device_code)],
     )
     .await;
-    assert_eq!(pending.status, 400);
-    assert_eq!(
-        pending.json["error"], "authorization_pending",
-        "{}",
-        pending.json
-    );
-    assert!(
-        pending.json["detail"]
-            .as_str()
-            .unwrap()
-            .starts_with("Upstream OIDC error")
+    assert_upstream_error(
+        (pending.status, &pending.json),
+        400,
+        Some("authorization_pending"),
+        "a poll before the approval",
     );
 
     idp.browser()
@@ -313,7 +260,7 @@ async fn device_flow_polls_then_succeeds() {
     )
     .await;
     assert_eq!(done.status, 200, "{}", done.json);
-    assert_token_json(&done.json);
+    assert_token_json(&done.json, "the device code exchange");
     let reply = get(&app.url("/protected"), done.json["access_token"].as_str()).await;
     assert_eq!(reply.json["preferred_username"], "jane");
 }
@@ -321,7 +268,7 @@ async fn device_flow_polls_then_succeeds() {
 #[actix_web::test]
 async fn logout_redirects_to_the_end_session_endpoint() {
     let idp = TestIdp::start();
-    let app = app_for(&idp, PUBLIC_CLIENT);
+    let app = ConformanceApp::for_client(&idp.discovery_url(), PUBLIC_CLIENT);
     let after = "http://127.0.0.1:9/bye";
     let reply = get(
         &app.url(&format!(
@@ -348,7 +295,7 @@ async fn logout_redirects_to_the_end_session_endpoint() {
 #[actix_web::test]
 async fn rotated_provider_keys_are_picked_up_while_the_app_runs() {
     let idp = TestIdp::start();
-    let app = app_for(&idp, PUBLIC_CLIENT);
+    let app = ConformanceApp::for_client(&idp.discovery_url(), PUBLIC_CLIENT);
     let before = idp
         .token_for(PUBLIC_CLIENT, JANE, "openid profile email")
         .await;
@@ -382,17 +329,14 @@ async fn rotated_provider_keys_are_picked_up_while_the_app_runs() {
 #[actix_web::test]
 async fn a_short_lived_token_expires() {
     let idp = TestIdp::start();
-    let app = app_for(&idp, SHORT_CLIENT);
+    let app = ConformanceApp::for_client(&idp.discovery_url(), SHORT_CLIENT);
     let token = idp.token_for(SHORT_CLIENT, JANE, "openid profile").await;
     let access = token["access_token"].as_str().unwrap().to_owned();
     assert_eq!(get(&app.url("/protected"), Some(&access)).await.status, 200);
     let (_, claims) = idp::jwt_parts(&access);
-    let exp = claims["exp"].as_u64().unwrap();
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
-    actix_web::rt::time::sleep(Duration::from_secs(exp.saturating_sub(now) + 1)).await;
+    let exp = claims["exp"].as_i64().unwrap();
+    let lifetime = u64::try_from(exp - unix_now()).unwrap_or(0);
+    actix_web::rt::time::sleep(Duration::from_secs(lifetime + 1)).await;
     let reply = get(&app.url("/protected"), Some(&access)).await;
     assert_eq!(reply.status, 401);
     assert!(reply.json["detail"].as_str().unwrap().contains("expired"));
@@ -401,10 +345,10 @@ async fn a_short_lived_token_expires() {
 #[actix_web::test]
 async fn client_mistakes_are_clear_4xx() {
     let idp = TestIdp::start();
-    let app = app_for(&idp, PUBLIC_CLIENT);
+    let app = ConformanceApp::for_client(&idp.discovery_url(), PUBLIC_CLIENT);
     let token_url = app.url(&format!("{PREFIX}/token"));
     // Empty POST, with and without a content type.
-    let reply = send(http().post(&token_url), None).await;
+    let reply = send(http_client().post(&token_url), None).await;
     assert_eq!(
         (reply.status, reply.json["detail"].as_str()),
         (400, Some("Missing (device) code or refresh_token"))
@@ -413,14 +357,14 @@ async fn client_mistakes_are_clear_4xx() {
     assert_eq!(reply.status, 400);
     // JSON is not a form.
     let reply = send(
-        http()
+        http_client()
             .post(&token_url)
             .insert_header(("content-type", "application/json")),
         None,
     )
     .await;
     assert_eq!(reply.status, 400);
-    let mut response = http()
+    let mut response = http_client()
         .post(&token_url)
         .insert_header(("content-type", "application/json"))
         .send_body(r#"{"refresh-token": "x"}"#)
@@ -467,7 +411,7 @@ async fn client_mistakes_are_clear_4xx() {
     assert!(reply.location.as_deref().unwrap().contains("prompt=none"));
     // The device route reads no input.
     let reply = send(
-        http()
+        http_client()
             .post(app.url(&format!("{PREFIX}/device")))
             .insert_header(("content-type", "application/json")),
         None,

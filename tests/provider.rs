@@ -6,8 +6,10 @@ mod support;
 
 use std::time::{Duration, Instant};
 
+use actix_web::rt::time::timeout;
 use futures::future::join_all;
-use oidc_actix::testing::{Fault, MockIdp};
+use oidc_actix::testing::{Fault, MockIdp, TestKey};
+use support::inproc::{MARGIN, within};
 use support::server::AppServer;
 
 #[actix_web::test]
@@ -110,19 +112,36 @@ async fn a_second_rotation_within_the_cooldown_waits_for_it() {
 #[actix_web::test]
 async fn a_stale_key_set_is_refreshed_in_the_background() {
     let idp = MockIdp::start();
-    let auth = idp
-        .auth_builder()
-        .jwks_ttl(Duration::from_millis(300))
-        .build()
-        .unwrap();
+    let ttl = Duration::from_millis(300);
+    let auth = idp.auth_builder().jwks_ttl(ttl).build().unwrap();
     let server = AppServer::start(&auth);
     assert_eq!(server.call(&idp.token().sign()).await.status, 200);
-    actix_web::rt::time::sleep(Duration::from_millis(400)).await;
-    assert_eq!(server.call(&idp.token().sign()).await.status, 200);
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while idp.requests().jwks < 2 {
-        assert!(Instant::now() < deadline, "no background refresh");
-        actix_web::rt::time::sleep(Duration::from_millis(50)).await;
-    }
+
+    // Stale, with the provider holding every key-set answer back: a request starts the
+    // refresh and is served with the keys at hand while that refresh cannot finish.
+    let hold = idp.hold_key_set();
+    idp.publish(TestKey::Rsa2);
+    actix_web::rt::time::sleep(ttl).await;
+    let fresh = idp.token().sub("while-refreshing").sign();
+    let reply = timeout(Duration::from_secs(10), server.call(&fresh))
+        .await
+        .expect("a stale key set made the request wait for its refresh");
+    assert_eq!(reply.status, 200, "{reply:?}");
+    let since = Instant::now();
+    within(
+        since,
+        MARGIN,
+        "the refresh reached the provider",
+        || async { hold.waiting() == 1 },
+    )
+    .await;
+    assert_eq!(idp.requests().jwks, 2);
+
+    // Released, the refresh brings the key published before it began: that key's token needs
+    // no fetch of its own.
+    hold.release();
+    let rsa2 = idp.token().key(TestKey::Rsa2).sub("new-key").sign();
+    assert_eq!(server.call(&rsa2).await.status, 200);
+    assert_eq!(idp.requests().jwks, 2, "{:?}", idp.requests());
     server.stop().await;
 }

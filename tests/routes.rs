@@ -2,18 +2,23 @@
 //! upstream (client authentication, fields, scopes), how the provider's answers and failures
 //! come back, the sealed state across instances, allow-lists and route configuration.
 
+mod support;
+
 use std::time::Duration;
 
-use actix_web::dev::ServiceResponse;
 use actix_web::http::StatusCode;
-use actix_web::test::{TestRequest, call_service, init_service, read_body_json};
+use actix_web::test::{TestRequest, call_service, init_service};
 use actix_web::{App, HttpResponse, web};
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use oidc_actix::testing::{Fault, GrantEndpoint, MockIdp};
 use oidc_actix::{AuthRoute, AuthRoutes, OidcAuthBuilder, RedirectAllowList};
-use serde_json::{Value, json};
+use serde_json::json;
 use sha2::{Digest as _, Sha256};
+use support::inproc::{
+    TestService, assert_token_answer, assert_upstream_error, json_of, location,
+    provider_token_answer, query_value, urlencode,
+};
 
 const TOKEN: &str = "/api/auth/v2/token";
 
@@ -30,33 +35,6 @@ fn post_form(path: &str, form: &[(&str, &str)]) -> TestRequest {
     TestRequest::post().uri(path).set_form(form)
 }
 
-async fn json_of(response: ServiceResponse) -> (StatusCode, Value) {
-    let status = response.status();
-    let body: Value = read_body_json(response).await;
-    (status, body)
-}
-
-fn location(response: &ServiceResponse) -> String {
-    response
-        .headers()
-        .get("location")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_owned()
-}
-
-fn query_value(url: &str, name: &str) -> Option<String> {
-    let query = url.split_once('?')?.1;
-    url::form_urlencoded::parse(query.as_bytes())
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.into_owned())
-}
-
-fn token_answer() -> Value {
-    json!({"access_token": "at", "token_type": "Bearer", "expires_in": 300,
-           "refresh_token": "rt", "refresh_expires_in": 1800, "scope": "openid profile"})
-}
-
 fn confidential(idp: &MockIdp, secret: &str) -> OidcAuthBuilder {
     idp.auth_builder()
         .client_id("my:client")
@@ -66,7 +44,7 @@ fn confidential(idp: &MockIdp, secret: &str) -> OidcAuthBuilder {
 #[actix_web::test]
 async fn confidential_clients_use_rfc_6749_basic_credentials() {
     let idp = MockIdp::start();
-    idp.set_answer(GrantEndpoint::Token, 200, token_answer());
+    idp.set_answer(GrantEndpoint::Token, 200, provider_token_answer());
     let auth = confidential(&idp, "s3cr:t é").build().unwrap();
     let app = service!(auth);
     let (status, body) = json_of(
@@ -96,7 +74,7 @@ async fn confidential_clients_use_rfc_6749_basic_credentials() {
 #[actix_web::test]
 async fn public_clients_send_their_id_in_the_form() {
     let idp = MockIdp::start();
-    idp.set_answer(GrantEndpoint::Token, 200, token_answer());
+    idp.set_answer(GrantEndpoint::Token, 200, provider_token_answer());
     let auth = idp.auth_builder().client_id("cli").build().unwrap();
     let app = service!(auth);
     let response = call_service(
@@ -134,23 +112,10 @@ async fn the_token_json_is_the_six_wire_fields() {
     )
     .await;
     assert_eq!(status, StatusCode::OK);
-    let mut keys: Vec<&String> = body.as_object().unwrap().keys().collect();
-    keys.sort();
+    let answer = assert_token_answer(&body, "a bare provider answer");
     assert_eq!(
-        keys,
-        [
-            "access_token",
-            "expires",
-            "refresh_expires",
-            "refresh_token",
-            "scope",
-            "token_type"
-        ]
-    );
-    assert!(body["expires"].is_i64() && body["refresh_expires"].is_i64());
-    assert_eq!(
-        (body["refresh_token"].as_str(), body["scope"].as_str()),
-        (Some(""), Some(""))
+        (answer.refresh_token.as_str(), answer.scope.as_str()),
+        ("", "")
     );
 }
 
@@ -171,17 +136,13 @@ async fn provider_errors_keep_detail_and_carry_the_oauth_error() {
         json!({"error": "slow_down", "error_description": "easy"}),
     );
     let (status, body) = json_of(call_service(&app, poll()).await).await;
-    assert_eq!(status, StatusCode::BAD_REQUEST);
-    assert_eq!(
-        (body["error"].as_str(), body["error_description"].as_str()),
-        (Some("slow_down"), Some("easy"))
+    assert_upstream_error(
+        (status.as_u16(), &body),
+        400,
+        Some("slow_down"),
+        "slow_down",
     );
-    assert!(
-        body["detail"]
-            .as_str()
-            .unwrap()
-            .starts_with("Upstream OIDC error: ")
-    );
+    assert_eq!(body["error_description"], "easy");
 
     idp.set_answer(
         GrantEndpoint::Token,
@@ -210,7 +171,7 @@ async fn provider_errors_keep_detail_and_carry_the_oauth_error() {
     let (status, body) = json_of(call_service(&app, poll()).await).await;
     assert_eq!(status, StatusCode::BAD_GATEWAY, "{body}");
 
-    idp.set_answer(GrantEndpoint::Token, 200, token_answer());
+    idp.set_answer(GrantEndpoint::Token, 200, provider_token_answer());
     idp.set_fault(Fault::Slow(Duration::from_secs(3)));
     assert_eq!(
         call_service(&app, poll()).await.status(),
@@ -308,17 +269,10 @@ async fn no_device_endpoint_is_503_so_the_client_falls_back() {
 }
 
 /// The state and code challenge a login redirect carries.
-async fn start_login(
-    app: &impl actix_web::dev::Service<
-        actix_http::Request,
-        Response = ServiceResponse,
-        Error = actix_web::Error,
-    >,
-    redirect_uri: &str,
-) -> (String, String) {
+async fn start_login(app: &impl TestService, redirect_uri: &str) -> (String, String) {
     let uri = format!(
         "/api/auth/v2/login?redirect_uri={}",
-        url::form_urlencoded::byte_serialize(redirect_uri.as_bytes()).collect::<String>()
+        urlencode(redirect_uri)
     );
     let response = call_service(app, TestRequest::get().uri(&uri).to_request()).await;
     assert_eq!(response.status(), StatusCode::FOUND);
@@ -341,7 +295,7 @@ async fn start_login(
 #[actix_web::test]
 async fn a_sealed_state_stands_in_for_the_verifier_across_instances() {
     let idp = MockIdp::start();
-    idp.set_answer(GrantEndpoint::Token, 200, token_answer());
+    idp.set_answer(GrantEndpoint::Token, 200, provider_token_answer());
     let a = idp.auth_builder().state_secret("shared").build().unwrap();
     let b = idp.auth_builder().state_secret("shared").build().unwrap();
     let other = idp.auth_builder().state_secret("another").build().unwrap();
@@ -391,7 +345,7 @@ async fn a_sealed_state_stands_in_for_the_verifier_across_instances() {
 #[actix_web::test]
 async fn a_sealed_state_is_bound_to_its_redirect_uri() {
     let idp = MockIdp::start();
-    idp.set_answer(GrantEndpoint::Token, 200, token_answer());
+    idp.set_answer(GrantEndpoint::Token, 200, provider_token_answer());
     let auth = idp.auth_builder().build().unwrap();
     let app = service!(auth);
     let (state, _) = start_login(&app, "http://localhost:53100/callback").await;
@@ -430,7 +384,7 @@ async fn a_sealed_state_is_bound_to_its_redirect_uri() {
 #[actix_web::test]
 async fn the_default_redirect_uri_comes_from_the_proxy() {
     let idp = MockIdp::start();
-    idp.set_answer(GrantEndpoint::Token, 200, token_answer());
+    idp.set_answer(GrantEndpoint::Token, 200, provider_token_answer());
     let auth = idp
         .auth_builder()
         .proxy("https://app.example.org/ignored/path")
@@ -724,13 +678,15 @@ async fn the_callback_checks_the_id_token_nonce() {
         query_value(&login, "nonce").unwrap(),
     );
     let callback = |state: &str| {
-        let state: String = url::form_urlencoded::byte_serialize(state.as_bytes()).collect();
         TestRequest::get()
-            .uri(&format!("/api/auth/v2/callback?code=c&state={state}"))
+            .uri(&format!(
+                "/api/auth/v2/callback?code=c&state={}",
+                urlencode(state)
+            ))
             .to_request()
     };
     let answer_with = |id_token: String| {
-        let mut answer = token_answer();
+        let mut answer = provider_token_answer();
         answer["id_token"] = json!(id_token);
         idp.set_answer(GrantEndpoint::Token, 200, answer);
     };

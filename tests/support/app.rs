@@ -5,6 +5,7 @@ use std::process::Command;
 use std::sync::Mutex;
 use std::time::Duration;
 
+use super::idp::IdpClient;
 use super::process::ReadyProcess;
 
 /// The running example.
@@ -58,6 +59,20 @@ impl ConformanceApp {
         );
         let base = process.ready.clone();
         Self { process, base }
+    }
+
+    /// Starts the example for `client` of the test provider at `discovery_url`, with the client
+    /// id as the audience (the test provider's `aud`).
+    pub fn for_client(discovery_url: &str, client: IdpClient) -> Self {
+        let mut env = vec![
+            ("OIDC_DISCOVERY_URL", discovery_url),
+            ("OIDC_CLIENT_ID", client.id),
+            ("OIDC_AUDIENCE", client.id),
+        ];
+        if let Some(secret) = client.secret {
+            env.push(("OIDC_CLIENT_SECRET", secret));
+        }
+        Self::start(&env)
     }
 
     /// `http://127.0.0.1:PORT`.

@@ -1,5 +1,6 @@
-//! A child process that announces readiness with a line on stdout (`READY <url>`), with its
-//! output kept for failure reports and the process killed on drop.
+//! Child processes: one that announces readiness with a line on stdout (`READY <url>`), with its
+//! output kept for failure reports and the process killed on drop; and a command run to
+//! completion.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -84,10 +85,29 @@ impl Drop for ReadyProcess {
     }
 }
 
-fn push(log: &Mutex<Vec<String>>, line: String) {
+/// Appends a line of a child's output to `log` (a poisoned log, which no reader thread can
+/// cause, would lose it).
+pub fn push(log: &Mutex<Vec<String>>, line: String) {
     if let Ok(mut log) = log.lock() {
         log.push(line);
     }
+}
+
+/// Runs `command` to completion without input; answers its stdout, or panics with `what` and
+/// everything it printed.
+pub fn run(command: &mut Command, what: &str) -> String {
+    let output = command
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("{what}: cannot run {command:?}: {e}"));
+    assert!(
+        output.status.success(),
+        "{what}\n{command:?} exited with {}\n--- stdout ---\n{}\n--- stderr ---\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
 fn text(log: &Mutex<Vec<String>>) -> String {

@@ -25,6 +25,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use super::lock::InstallLock;
+use super::process::{push, run};
 
 /// The version of py-oidc-auth-client that `tests/client/requirements.txt` pins.
 pub const CLIENT_VERSION: &str = "2603.0.1";
@@ -180,22 +181,6 @@ fn install(venv: &Path, python: &Path, requirements: &Path) {
         venv.display(),
         began.elapsed()
     );
-}
-
-/// Runs a command to completion; answers its stdout, or panics with `what` and its output.
-fn run(command: &mut Command, what: &str) -> String {
-    let output = command
-        .stdin(Stdio::null())
-        .output()
-        .unwrap_or_else(|e| panic!("{what}: cannot run {command:?}: {e}"));
-    assert!(
-        output.status.success(),
-        "{what}\n{command:?} exited with {}\n--- stdout ---\n{}\n--- stderr ---\n{}",
-        output.status,
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
 /// A fresh directory under cargo's target tmp directory, removed on drop (kept if the test
@@ -391,11 +376,5 @@ impl Drop for ClientRun {
         if std::thread::panicking() && !self.reported.get() {
             eprintln!("--- Python client output ---\n{}", self.log());
         }
-    }
-}
-
-fn push(log: &Mutex<Vec<String>>, line: String) {
-    if let Ok(mut log) = log.lock() {
-        log.push(line);
     }
 }

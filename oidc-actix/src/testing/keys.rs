@@ -12,6 +12,16 @@ use serde_json::{Value, json};
 
 use crate::Algorithm;
 
+/// The JWS signing input (RFC 7515 §5.1): `header` and `payload` base64url-encoded as they are,
+/// joined by a dot.
+pub(crate) fn signing_input(header: &[u8], payload: &[u8]) -> String {
+    format!(
+        "{}.{}",
+        URL_SAFE_NO_PAD.encode(header),
+        URL_SAFE_NO_PAD.encode(payload)
+    )
+}
+
 /// The key material behind a [`TestKey`]: which private key signs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(crate) enum Material {
@@ -117,12 +127,19 @@ impl Material {
         }
     }
 
-    /// The base64url signature of `input` (the JWS signing input) with `alg`.
-    pub(crate) fn signature(self, alg: Algorithm, input: &[u8]) -> String {
-        jsonwebtoken::crypto::sign(input, &self.encoding_key(), alg.to_jsonwebtoken())
-            // The embedded keys are valid for their algorithms: the unit tests below sign with
-            // every one of them.
-            .unwrap_or_else(|e| panic!("an embedded test key signs with {alg}: {e}"))
+    /// A compact JWS over exactly `header` and `payload`, signed with `alg`: the kit's one
+    /// signing primitive.
+    pub(crate) fn sign_compact(self, alg: Algorithm, header: &[u8], payload: &[u8]) -> String {
+        let input = signing_input(header, payload);
+        let signature = jsonwebtoken::crypto::sign(
+            input.as_bytes(),
+            &self.encoding_key(),
+            alg.to_jsonwebtoken(),
+        )
+        // The embedded keys are valid for their algorithms: the unit tests below sign
+        // with every one of them.
+        .unwrap_or_else(|e| panic!("an embedded test key signs with {alg}: {e}"));
+        format!("{input}.{signature}")
     }
 
     /// The key `jsonwebtoken` signs with.
@@ -296,15 +313,8 @@ impl TestKey {
     /// are), signed with this key's algorithm whatever the header says: for tests of what a
     /// validator does with a header or payload no [`TokenBuilder`](super::TokenBuilder) makes.
     pub fn sign_compact(self, header: &[u8], payload: &[u8]) -> String {
-        let input = format!(
-            "{}.{}",
-            URL_SAFE_NO_PAD.encode(header),
-            URL_SAFE_NO_PAD.encode(payload)
-        );
-        let signature = self
-            .material()
-            .signature(self.algorithm(), input.as_bytes());
-        format!("{input}.{signature}")
+        self.material()
+            .sign_compact(self.algorithm(), header, payload)
     }
 
     /// The public JWK (RFC 7517), with `kid`, `use: "sig"` and `alg`.

@@ -105,6 +105,9 @@ struct State {
     omitted: Mutex<Vec<String>>,
     /// Members served with another value, in order.
     replaced: Mutex<Vec<(String, Value)>>,
+    /// While a [`KeySetHold`] lives: one sender per key-set request held back, whose drop lets
+    /// that request answer.
+    key_set_hold: Mutex<Option<Vec<oneshot::Sender<()>>>>,
     discovery: AtomicU64,
     jwks: AtomicU64,
     token: AtomicU64,
@@ -219,6 +222,7 @@ impl MockIdp {
             recorded: Mutex::new(HashMap::new()),
             omitted: Mutex::new(Vec::new()),
             replaced: Mutex::new(Vec::new()),
+            key_set_hold: Mutex::new(None),
             issuer: issuer.clone(),
         });
         let running = serve(listener, Arc::clone(&state))
@@ -344,6 +348,23 @@ impl MockIdp {
             .iter()
             .map(|key| key.kid())
             .collect()
+    }
+
+    /// Holds back the key-set answers until the returned [`KeySetHold`] is released or dropped:
+    /// a key-set request that arrives meanwhile takes the keys published at its arrival and
+    /// waits, as a fetch through a slow link carries the keys of the moment it began. Released,
+    /// it answers those keys (after the delay of a [`Fault::Slow`] or [`Fault::SlowJwks`], as
+    /// any request; other key-set faults answer as they would have). Counted at its arrival.
+    ///
+    /// For tests that need a fetch in flight for as long as they like: what a request does
+    /// while the key set is being refreshed, or a key published while a fetch is on its way.
+    /// There is one hold at a time: a second call shares the first one, and dropping either
+    /// releases.
+    pub fn hold_key_set(&self) -> KeySetHold {
+        lock(&self.state.key_set_hold).get_or_insert_with(Vec::new);
+        KeySetHold {
+            state: Arc::clone(&self.state),
+        }
     }
 
     /// Makes the provider misbehave from the next request on ([`Fault::None`] to stop).
@@ -532,6 +553,41 @@ impl RecordedRequest {
     }
 }
 
+/// Key-set answers held back by [`MockIdp::hold_key_set`]; dropping it releases them too.
+#[must_use = "dropping the hold releases the key-set answers at once"]
+pub struct KeySetHold {
+    state: Arc<State>,
+}
+
+impl KeySetHold {
+    /// How many key-set requests wait for the release now.
+    pub fn waiting(&self) -> usize {
+        lock(&self.state.key_set_hold)
+            .as_ref()
+            .map_or(0, |held| held.iter().filter(|r| !r.is_canceled()).count())
+    }
+
+    /// Lets every held request answer, and the ones that come from now on answer at once.
+    pub fn release(self) {
+        drop(self);
+    }
+}
+
+impl Drop for KeySetHold {
+    fn drop(&mut self) {
+        // Dropping the senders wakes every held request.
+        lock(&self.state.key_set_hold).take();
+    }
+}
+
+impl fmt::Debug for KeySetHold {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KeySetHold")
+            .field("waiting", &self.waiting())
+            .finish()
+    }
+}
+
 /// The paths the provider serves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Endpoint {
@@ -574,6 +630,20 @@ async fn answer(req: HttpRequest, body: Bytes, state: web::Data<State>) -> HttpR
         };
         lock(&state.recorded).insert(grant, recorded);
     }
+    // A held key-set request keeps the keys of its arrival (see `MockIdp::hold_key_set`).
+    let mut held_keys = None;
+    if endpoint == Endpoint::Jwks {
+        let released = lock(&state.key_set_hold).as_mut().map(|held| {
+            let (release, released) = oneshot::channel::<()>();
+            held.push(release);
+            released
+        });
+        if let Some(released) = released {
+            held_keys = Some(lock(&state.keys).published.clone());
+            // Released when the sender is dropped: an error is the signal.
+            let _ = released.await;
+        }
+    }
     let fault = *lock(&state.fault);
     let delay = match (fault, endpoint) {
         (Fault::Slow(delay), _)
@@ -615,7 +685,7 @@ async fn answer(req: HttpRequest, body: Bytes, state: web::Data<State>) -> HttpR
             .content_type(ContentType::json())
             .body(huge_body()),
         (Endpoint::Jwks, _) => {
-            let published = lock(&state.keys).published.clone();
+            let published = held_keys.unwrap_or_else(|| lock(&state.keys).published.clone());
             HttpResponse::Ok().json(TestKey::jwks(published))
         }
         (Endpoint::Grant(grant), _) => match lock(&state.answers).get(&grant) {

@@ -8,8 +8,8 @@
 //! ```
 //!
 //! * [`MockIdp`] serves a discovery document and a key set on `127.0.0.1`, signs tokens, rotates
-//!   keys, misbehaves on demand ([`Fault`]), goes down and comes back, and counts the requests
-//!   it receives.
+//!   keys, misbehaves on demand ([`Fault`]), holds its key-set answers back
+//!   ([`MockIdp::hold_key_set`]), goes down and comes back, and counts the requests it receives.
 //! * [`TokenBuilder`] makes tokens: valid by default, with one claim or header changed to test
 //!   a rejection, or shaped as a known attack (`alg: none`, HMAC, forged signature).
 //! * [`TestKey`] is one of the fixed keys the kit signs with, for every supported algorithm.
@@ -65,7 +65,7 @@ mod token;
 mod tests;
 
 pub use keys::TestKey;
-pub use mock_idp::{Fault, GrantEndpoint, MockIdp, RecordedRequest, RequestCounts};
+pub use mock_idp::{Fault, GrantEndpoint, KeySetHold, MockIdp, RecordedRequest, RequestCounts};
 pub use token::TokenBuilder;
 
 /// How long the library waits before fetching the provider's keys again after the

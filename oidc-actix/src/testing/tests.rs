@@ -105,6 +105,33 @@ async fn every_key_signs_a_token_the_library_accepts() {
 }
 
 #[actix_web::test]
+async fn sign_compact_signs_exactly_the_bytes_given() {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
+    let idp = MockIdp::start();
+    let auth = idp.auth_builder().build().unwrap();
+    let app = app_for!(auth);
+    for key in [TestKey::Rs256, TestKey::Es384, TestKey::EdDsa] {
+        // Whitespace and member order no serializer would choose.
+        let header = format!(
+            "{{ \"kid\" : \"{}\", \"alg\":\"{}\" }}",
+            key.kid(),
+            key.algorithm().name()
+        );
+        let claims = serde_json::to_vec(idp.token().sub(key.kid()).claims()).unwrap();
+        let token = key.sign_compact(header.as_bytes(), &claims);
+        let segments: Vec<Vec<u8>> = token
+            .split('.')
+            .take(2)
+            .map(|segment| URL_SAFE_NO_PAD.decode(segment).unwrap())
+            .collect();
+        assert_eq!(segments, [header.into_bytes(), claims], "{key:?}");
+        assert_eq!(call!(&app, &token), (200, key.kid().to_owned()), "{key:?}");
+    }
+}
+
+#[actix_web::test]
 async fn broken_tokens_and_attacks_are_rejected_for_the_announced_reason() {
     let idp = MockIdp::start();
     let auth = idp.auth_builder().build().unwrap();
@@ -324,7 +351,7 @@ async fn the_library_reports_each_fault() {
 }
 
 #[actix_web::test]
-async fn an_unreachable_provider_is_a_503_until_it_comes_back() {
+async fn a_failing_then_unreachable_provider_is_a_503_until_it_comes_back() {
     let idp = MockIdp::start();
     idp.set_fault(Fault::ServerError);
     let auth = idp.auth_builder().build().unwrap();
@@ -332,6 +359,51 @@ async fn an_unreachable_provider_is_a_503_until_it_comes_back() {
     let token = idp.token().sign();
     assert_eq!(call!(&app, &token).0, 503);
     assert_eq!(idp.requests().discovery, 1, "faulted requests are counted");
+
+    // Down, once the backoff after that failure has passed (it began before the answer): the
+    // next attempt finds no provider.
+    idp.stop();
+    actix_web::rt::time::sleep(fetch_backoff(1)).await;
+    assert_eq!(call!(&app, &token).0, 503);
+    assert_eq!(idp.requests().discovery, 1, "nothing reached the provider");
+
+    // Back and fixed: after the doubled backoff, the next request loads the keys.
+    idp.restart();
+    idp.set_fault(Fault::None);
+    actix_web::rt::time::sleep(fetch_backoff(2)).await;
+    assert_eq!(call!(&app, &token), (200, TEST_SUBJECT.to_owned()));
+    assert_eq!(
+        (idp.requests().discovery, idp.requests().jwks),
+        (2, 1),
+        "one attempt once it came back"
+    );
+}
+
+#[actix_web::test]
+async fn a_held_key_set_answers_the_keys_of_its_arrival_once_released() {
+    let idp = MockIdp::start();
+    idp.set_published([TestKey::Rs256]);
+    let hold = idp.hold_key_set();
+    let held = fetch_json(idp.jwks_uri());
+    let meanwhile = async {
+        while hold.waiting() == 0 {
+            actix_web::rt::time::sleep(Duration::from_millis(10)).await;
+        }
+        // Published while the request waits: not in its answer.
+        idp.publish(TestKey::Rsa2);
+        // Only the key set is held.
+        assert_eq!(fetch(idp.discovery_url()).await.unwrap().0, 200);
+        assert_eq!(hold.waiting(), 1);
+        assert_eq!(idp.requests().jwks, 1, "counted at its arrival");
+        hold.release();
+    };
+    let ((status, jwks), ()) = futures::future::join(held, meanwhile).await;
+    assert_eq!((status, jwks), (200, TestKey::jwks([TestKey::Rs256])));
+    // Released: the key set answers at once, with what is published now.
+    assert_eq!(
+        fetch_json(idp.jwks_uri()).await,
+        (200, TestKey::jwks([TestKey::Rs256, TestKey::Rsa2]))
+    );
 }
 
 #[test]

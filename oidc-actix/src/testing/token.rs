@@ -2,11 +2,9 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Map, Value, json};
 
-use super::keys::TestKey;
+use super::keys::{TestKey, signing_input};
 use super::{TEST_AUDIENCE, TEST_SUBJECT};
 use crate::Algorithm;
 
@@ -189,8 +187,8 @@ impl TokenBuilder {
         self.key
     }
 
-    /// The encoded header and payload, `alg` given.
-    fn signing_input(&self, alg: &str) -> String {
+    /// The header and claims as JSON bytes, `alg` given.
+    fn header_and_claims(&self, alg: &str) -> (Vec<u8>, Vec<u8>) {
         let kid = match &self.kid {
             None => Some(self.key.kid()),
             Some(kid) => kid.as_deref(),
@@ -207,19 +205,21 @@ impl TokenBuilder {
         for name in &self.removed_header {
             header.remove(name);
         }
-        let encode = |map: &Map<String, Value>| {
-            // Serializing a map of JSON values cannot fail: every key is a string.
-            let bytes = serde_json::to_vec(map).unwrap_or_default();
-            URL_SAFE_NO_PAD.encode(bytes)
-        };
-        format!("{}.{}", encode(&header), encode(&self.claims))
+        // Serializing a map of JSON values cannot fail: every key is a string.
+        let bytes = |map: &Map<String, Value>| serde_json::to_vec(map).unwrap_or_default();
+        (bytes(&header), bytes(&self.claims))
+    }
+
+    /// The encoded header and claims, `alg` given.
+    fn signing_input(&self, alg: &str) -> String {
+        let (header, claims) = self.header_and_claims(alg);
+        signing_input(&header, &claims)
     }
 
     fn signed_with(&self, material: super::keys::Material) -> String {
         let alg = self.key.algorithm();
-        let input = self.signing_input(alg.name());
-        let signature = material.signature(alg, input.as_bytes());
-        format!("{input}.{signature}")
+        let (header, claims) = self.header_and_claims(alg.name());
+        material.sign_compact(alg, &header, &claims)
     }
 
     /// Signs the token: the validator accepts it unless a claim or header was changed to make
@@ -269,6 +269,9 @@ impl TokenBuilder {
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
     use super::*;
 
     fn decode(segment: &str) -> Value {
