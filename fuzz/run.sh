@@ -36,8 +36,8 @@ ensure_cargo_fuzz() {
     fi
 }
 
-# The seed inputs are defined in code (`oidc_actix::__fuzz::seeds`, `macro_args.rs`); the
-# corpus test checks their outcomes and writes them out. FUZZ_REUSE_SEEDS=1 keeps those of an
+# The seed inputs are defined in code (`seeds()` in fuzz/targets/<target>.rs); the corpus test
+# checks their outcomes and writes them out. FUZZ_REUSE_SEEDS=1 keeps those of an
 # earlier run (building the test can take minutes after a change to the library).
 write_seeds() {
     if [ -n "${FUZZ_REUSE_SEEDS:-}" ] && [ -d work/seeds ]; then

@@ -6,21 +6,20 @@
 //! The seed inputs are defined in code and checked here too; `fuzz/run.sh` has this test write
 //! them out for libFuzzer.
 
-// The parser's own unit tests come along and run here too; they are quick.
-#[path = "../fuzz/macro_args.rs"]
-mod macro_args;
+// The targets' logic, invariants and seeds, which the fuzz crate builds as its library. The
+// macro argument parser that `macro_args` includes brings its own unit tests, which run here too.
+#[path = "../fuzz/targets/mod.rs"]
+mod targets;
 
 use std::fs;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 
-use oidc_actix::__fuzz::{self, Outcome, Seed, Target};
+use targets::{Outcome, Seed, TARGETS, Target};
 
 /// Every fuzz target, by the name of its `fuzz/fuzz_targets/<name>.rs`.
 fn targets() -> Vec<(&'static str, Target)> {
-    let mut targets = __fuzz::TARGETS.to_vec();
-    targets.push(("macro_args", macro_args::macro_args as Target));
-    targets
+    TARGETS.to_vec()
 }
 
 fn target(name: &str) -> Target {
@@ -125,10 +124,7 @@ fn macro_args_corpus_replays() {
 /// `<folder>/<target>/<name>` for libFuzzer (`fuzz/run.sh` does this).
 #[test]
 fn seeds_have_their_expected_outcomes() {
-    let seeds: Vec<Seed> = __fuzz::seeds()
-        .into_iter()
-        .chain(macro_args::seeds())
-        .collect();
+    let seeds: Vec<Seed> = targets::seeds();
     let wrong: Vec<String> = seeds
         .iter()
         .filter_map(|seed| {
@@ -193,13 +189,13 @@ fn signed_by_harness(payload: &str) -> Vec<u8> {
 /// verified payload. Verification now parses the whole claims set strictly.
 #[test]
 fn a_verified_payload_always_parses_as_a_claims_map() {
-    let exp = __fuzz::NOW + 300;
-    let iss = __fuzz::ISSUER;
+    let exp = targets::NOW + 300;
+    let iss = targets::ISSUER;
     for payload in [
         format!(r#"{{"iss":"{iss}","exp":{exp},"x":1e400}}"#),
         format!(r#"{{"iss":"{iss}","exp":{exp},"x":"\ud800"}}"#),
     ] {
-        let outcome = catch_unwind(|| __fuzz::jwt(&signed_by_harness(&payload)));
+        let outcome = catch_unwind(|| targets::jwt::run(&signed_by_harness(&payload)));
         assert!(outcome.is_ok(), "payload {payload}");
     }
 }
@@ -223,7 +219,7 @@ fn a_state_sealed_for_the_longest_redirect_uri_opens() {
             "n".repeat(22),
             "i".repeat(16)
         );
-        let outcome = catch_unwind(|| __fuzz::state(input.as_bytes()));
+        let outcome = catch_unwind(|| targets::state::run(input.as_bytes()));
         assert!(
             outcome.is_ok(),
             "a state sealed for {filler:?} × 2016 was refused"

@@ -26,7 +26,7 @@ pub mod testing;
 
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
-#[path = "fuzzing.rs"]
+#[path = "fuzz_bridge.rs"]
 pub mod __fuzz;
 
 #[doc(hidden)]
