@@ -10,8 +10,10 @@
 # says otherwise (`none` runs faster and still catches panics, which is what safe Rust code
 # shows). Debug assertions, and so integer overflow checks, are on (`-a`), as in `cargo test`.
 #
-# Inputs: the seeds, which the corpus test writes from code into fuzz/work/seeds/; the
-# committed corpus fuzz/corpus/<target>/; the regression inputs fuzz/regressions/<target>/.
+# Inputs: the seeds, which the corpus test writes from code (fuzz/targets/) into
+# fuzz/work/seeds/; the committed corpus fuzz/corpus/<target>/; the regression inputs
+# fuzz/regressions/<target>/. The committed ones have their outcomes listed beside their folder
+# (<target>.outcomes), which the corpus test checks; it records the corpus's after a run.
 # New inputs go to a working corpus (fuzz/work/<target>/, git-ignored, kept between runs),
 # which is minimised with `cargo fuzz cmin`; then the FUZZ_KEEP (default 45) inputs that add
 # the most coverage to the seeds' become the committed corpus. Crashes land in
@@ -36,8 +38,8 @@ ensure_cargo_fuzz() {
     fi
 }
 
-# The seed inputs are defined in code (`oidc_actix::__fuzz::seeds`, `macro_args.rs`); the
-# corpus test checks their outcomes and writes them out. FUZZ_REUSE_SEEDS=1 keeps those of an
+# The seed inputs are defined in code (`seeds()` in fuzz/targets/<target>.rs); the corpus test
+# checks their outcomes and writes them out. FUZZ_REUSE_SEEDS=1 keeps those of an
 # earlier run (building the test can take minutes after a change to the library).
 write_seeds() {
     if [ -n "${FUZZ_REUSE_SEEDS:-}" ] && [ -d work/seeds ]; then
@@ -152,6 +154,17 @@ PY
         "$(du -sb "corpus/$target" | cut -f1) bytes"
 }
 
+# Rewrites corpus/<target>.outcomes with the outcome of each committed input (the corpus test
+# then checks them on every `cargo test`).
+record_outcomes() {
+    local target=$1 log=$2
+    (cd .. && OIDC_ACTIX_FUZZ_RECORD_CORPUS=1 \
+        cargo test --quiet --test fuzz_corpus -- --exact "${target}_corpus_replays") >>"$log" 2>&1 ||
+        { echo "!! the replay of $target failed: see fuzz/$log"; return 1; }
+    echo "   corpus/$target.outcomes: $(grep -c ' accepted$' "corpus/$target.outcomes") accepted," \
+        "$(grep -c ' rejected$' "corpus/$target.outcomes") rejected"
+}
+
 fuzz() {
     local target=$1 seconds=$2
     # libFuzzer adds inputs to the first folder it is given: the git-ignored working corpus,
@@ -177,6 +190,7 @@ fuzz() {
     cargo fuzz cmin -a -s "$SANITIZER" "$target" "work/$target" >>"$log" 2>&1
     echo "   work/$target: $(find "work/$target" -type f | wc -l) files"
     commit_corpus "$target" "$log"
+    record_outcomes "$target" "$log"
 }
 
 # --keep-going: libFuzzer's fork mode with one job, which records a crash in artifacts/ and

@@ -1,32 +1,30 @@
-//! Replays the committed fuzz corpora (`fuzz/corpus/<target>/`) and the inputs of past crashes
+//! Replays the committed fuzz corpora (`fuzz/corpus/<target>/`) and the inputs of past defects
 //! (`fuzz/regressions/<target>/`) through the fuzz targets' own functions, on stable and
 //! without libFuzzer, so that every `cargo test` re-checks the invariants on what fuzzing found
 //! interesting. Fuzzing itself is `fuzz/run.sh` (see `fuzz/README.md`).
 //!
-//! The seed inputs are defined in code and checked here too; `fuzz/run.sh` has this test write
-//! them out for libFuzzer.
+//! Every input has an expected outcome, listed in `fuzz/<corpus|regressions>/<target>.outcomes`:
+//! recorded for the corpus (`OIDC_ACTIX_FUZZ_RECORD_CORPUS=1` rewrites those lists, as
+//! `fuzz/run.sh` does after committing a corpus), stated by hand for a regression. The seed
+//! inputs are defined in code with theirs, and checked here too; `fuzz/run.sh` has this test
+//! write them out for libFuzzer.
 
-// The parser's own unit tests come along and run here too; they are quick.
-#[path = "../fuzz/macro_args.rs"]
-mod macro_args;
+// The targets' logic, invariants and seeds, which the fuzz crate builds as its library. The
+// macro argument parser that `macro_args` includes brings its own unit tests, which run here too.
+#[path = "../fuzz/targets/mod.rs"]
+mod targets;
 
+use std::collections::BTreeMap;
 use std::fs;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 
-use oidc_actix::__fuzz::{self, Outcome, Seed, Target};
-
-/// Every fuzz target, by the name of its `fuzz/fuzz_targets/<name>.rs`.
-fn targets() -> Vec<(&'static str, Target)> {
-    let mut targets = __fuzz::TARGETS.to_vec();
-    targets.push(("macro_args", macro_args::macro_args as Target));
-    targets
-}
+use targets::{Outcome, Seed, TARGETS, Target};
 
 fn target(name: &str) -> Target {
-    targets()
-        .into_iter()
-        .find_map(|(known, run)| (known == name).then_some(run))
+    TARGETS
+        .iter()
+        .find_map(|&(known, run)| (known == name).then_some(run))
         .unwrap_or_else(|| panic!("no fuzz target {name}"))
 }
 
@@ -34,60 +32,143 @@ fn fuzz_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz")
 }
 
-/// The files of a folder, sorted; none when it does not exist.
-fn files(dir: &Path) -> Vec<PathBuf> {
-    let Ok(entries) = fs::read_dir(dir) else {
-        return Vec::new();
-    };
-    let mut files: Vec<PathBuf> = entries
+/// The entries of a folder, sorted by name.
+fn entries(dir: &Path) -> Vec<PathBuf> {
+    let entries = fs::read_dir(dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+    let mut paths: Vec<PathBuf> = entries
         .map(|entry| entry.expect("a readable folder entry").path())
-        .filter(|path| path.is_file())
         .collect();
-    files.sort();
-    files
+    paths.sort();
+    paths
 }
 
-/// Runs `run` on each file; returns how many were accepted and rejected, and the failures.
-fn replay(run: Target, files: &[PathBuf]) -> (usize, usize, Vec<String>) {
-    let (mut accepted, mut rejected, mut failures) = (0, 0, Vec::new());
-    for file in files {
-        let data = fs::read(file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
-        match catch_unwind(AssertUnwindSafe(|| run(&data))) {
-            Ok(Outcome::Accepted) => accepted += 1,
-            Ok(Outcome::Rejected) => rejected += 1,
-            Err(panic) => {
-                let message = panic
+fn file_name(path: &Path) -> &str {
+    path.file_name()
+        .and_then(|name| name.to_str())
+        .unwrap_or_else(|| panic!("{}: not a UTF-8 file name", path.display()))
+}
+
+fn outcome_name(outcome: Outcome) -> &'static str {
+    match outcome {
+        Outcome::Accepted => "accepted",
+        Outcome::Rejected => "rejected",
+    }
+}
+
+/// The expected outcome of each input of `<kind>/<target>/`, by file name, from
+/// `<kind>/<target>.outcomes` (`<file> accepted|rejected` lines; `#` starts a comment).
+fn expected_outcomes(kind: &str, name: &str) -> BTreeMap<String, Outcome> {
+    let manifest = fuzz_dir().join(kind).join(format!("{name}.outcomes"));
+    let text = fs::read_to_string(&manifest).unwrap_or_else(|e| {
+        panic!(
+            "fuzz/{kind}/{name}.outcomes: {e}; every target states the outcome of each of its \
+             inputs there (an empty list: none), see fuzz/README.md"
+        )
+    });
+    let mut expected = BTreeMap::new();
+    for line in text.lines().map(str::trim) {
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let (file, outcome) = match line.split_whitespace().collect::<Vec<_>>()[..] {
+            [file, "accepted"] => (file, Outcome::Accepted),
+            [file, "rejected"] => (file, Outcome::Rejected),
+            _ => panic!("fuzz/{kind}/{name}.outcomes: {line:?} is not `<file> accepted|rejected`"),
+        };
+        let earlier = expected.insert(file.to_owned(), outcome);
+        assert!(
+            earlier.is_none(),
+            "fuzz/{kind}/{name}.outcomes lists {file} twice"
+        );
+    }
+    expected
+}
+
+/// Runs `run` on each input file of `<kind>/<target>/` (none when the folder does not exist),
+/// by file name: its outcome, or the panic message.
+fn replay(run: Target, kind: &str, name: &str) -> BTreeMap<String, Result<Outcome, String>> {
+    let dir = fuzz_dir().join(kind).join(name);
+    if !dir.exists() {
+        return BTreeMap::new();
+    }
+    entries(&dir)
+        .iter()
+        .map(|path| {
+            assert!(path.is_file(), "{}: not a file", path.display());
+            let data = fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            let outcome = catch_unwind(AssertUnwindSafe(|| run(&data))).map_err(|panic| {
+                panic
                     .downcast_ref::<String>()
                     .map(String::as_str)
                     .or_else(|| panic.downcast_ref::<&str>().copied())
-                    .unwrap_or("(no message)");
-                failures.push(format!("{}: {message}", file.display()));
-            }
-        }
-    }
-    (accepted, rejected, failures)
+                    .unwrap_or("(no message)")
+                    .to_owned()
+            });
+            (file_name(path).to_owned(), outcome)
+        })
+        .collect()
 }
 
-/// Replays a target's corpus and regression inputs: none may panic. (The seeds, which reach
-/// each target's deep paths, are checked from code by `seeds_have_their_expected_outcomes`.)
+/// Rewrites `corpus/<target>.outcomes` with the outcomes of a replay (an input that panicked is
+/// left out, and fails the replay).
+fn record_outcomes(name: &str, outcomes: &BTreeMap<String, Result<Outcome, String>>) {
+    let mut list = format!(
+        "# The outcome of each input of corpus/{name}/, recorded when it was committed (see \
+         README.md).\n"
+    );
+    for (file, outcome) in outcomes {
+        if let Ok(outcome) = outcome {
+            list += &format!("{file} {}\n", outcome_name(*outcome));
+        }
+    }
+    let manifest = fuzz_dir().join("corpus").join(format!("{name}.outcomes"));
+    fs::write(&manifest, list).expect("the corpus outcomes can be written");
+}
+
+/// Replays a target's corpus and regression inputs: none may panic, and each has the outcome its
+/// folder's list states. With `OIDC_ACTIX_FUZZ_RECORD_CORPUS=1`, the corpus list is rewritten
+/// from the outcomes instead (after a fuzzing run has replaced the corpus).
 fn replay_target(name: &str) {
     let run = target(name);
-    let corpus = files(&fuzz_dir().join("corpus").join(name));
-    assert!(
-        !corpus.is_empty(),
-        "fuzz/corpus/{name}/ is missing or empty; `fuzz/run.sh --seconds 60 {name}` fills it"
-    );
-    let regressions = files(&fuzz_dir().join("regressions").join(name));
-    let (accepted, rejected, mut failures) = replay(run, &corpus);
-    failures.extend(replay(run, &regressions).2);
+    let record = std::env::var_os("OIDC_ACTIX_FUZZ_RECORD_CORPUS").is_some();
+    let mut failures = Vec::new();
+    for kind in ["corpus", "regressions"] {
+        let outcomes = replay(run, kind, name);
+        if kind == "corpus" {
+            assert!(
+                !outcomes.is_empty(),
+                "fuzz/corpus/{name}/ is missing or empty; `fuzz/run.sh --seconds 60 {name}` fills it"
+            );
+        }
+        if kind == "corpus" && record {
+            record_outcomes(name, &outcomes);
+        }
+        let expected = expected_outcomes(kind, name);
+        for (file, outcome) in &outcomes {
+            match (outcome, expected.get(file)) {
+                (Err(panic), _) => failures.push(format!("{kind}/{name}/{file}: {panic}")),
+                (Ok(outcome), Some(want)) if outcome == want => {}
+                (Ok(outcome), want) => failures.push(format!(
+                    "{kind}/{name}/{file}: {}, but {kind}/{name}.outcomes says {}",
+                    outcome_name(*outcome),
+                    want.map_or("nothing", |want| outcome_name(*want)),
+                )),
+            }
+        }
+        for file in expected.keys().filter(|file| !outcomes.contains_key(*file)) {
+            failures.push(format!(
+                "{kind}/{name}.outcomes lists {file}, which {kind}/{name}/ does not hold"
+            ));
+        }
+    }
     assert!(
         failures.is_empty(),
-        "{name}: {} of {} inputs failed:\n{}",
+        "{name}: {} inputs failed (after a fuzzing run, \
+         `OIDC_ACTIX_FUZZ_RECORD_CORPUS=1 cargo test --test fuzz_corpus` records the corpus \
+         outcomes):\n{}",
         failures.len(),
-        corpus.len() + regressions.len(),
         failures.join("\n")
     );
-    assert_eq!(accepted + rejected, corpus.len());
 }
 
 #[test]
@@ -125,10 +206,7 @@ fn macro_args_corpus_replays() {
 /// `<folder>/<target>/<name>` for libFuzzer (`fuzz/run.sh` does this).
 #[test]
 fn seeds_have_their_expected_outcomes() {
-    let seeds: Vec<Seed> = __fuzz::seeds()
-        .into_iter()
-        .chain(macro_args::seeds())
-        .collect();
+    let seeds: Vec<Seed> = targets::seeds();
     let wrong: Vec<String> = seeds
         .iter()
         .filter_map(|seed| {
@@ -146,7 +224,7 @@ fn seeds_have_their_expected_outcomes() {
         "seeds with another outcome:\n{}",
         wrong.join("\n")
     );
-    for (name, _) in targets() {
+    for (name, _) in TARGETS {
         let outcomes: Vec<Outcome> = seeds
             .iter()
             .filter(|seed| seed.target == name)
@@ -166,19 +244,43 @@ fn seeds_have_their_expected_outcomes() {
     }
 }
 
-/// The replayed targets are exactly the libFuzzer targets, so neither list can drift.
+/// The replayed targets are exactly the libFuzzer targets, and `corpus/` and `regressions/`
+/// hold inputs and outcome lists of those targets only, so that no list can drift.
 #[test]
 fn every_fuzz_target_is_replayed() {
-    let binaries: Vec<String> = files(&fuzz_dir().join("fuzz_targets"))
-        .iter()
-        .filter_map(|path| Some(path.file_stem()?.to_str()?.to_owned()))
-        .collect();
-    let mut replayed: Vec<String> = targets()
-        .into_iter()
-        .map(|(name, _)| name.to_owned())
-        .collect();
+    let stems = |paths: &[PathBuf]| -> Vec<String> {
+        paths
+            .iter()
+            .map(|path| {
+                file_name(path)
+                    .split('.')
+                    .next()
+                    .unwrap_or_default()
+                    .to_owned()
+            })
+            .collect()
+    };
+    let mut replayed: Vec<String> = TARGETS.iter().map(|(name, _)| (*name).to_owned()).collect();
     replayed.sort();
-    assert_eq!(binaries, replayed);
+    assert_eq!(stems(&entries(&fuzz_dir().join("fuzz_targets"))), replayed);
+    for kind in ["corpus", "regressions"] {
+        let (folders, lists): (Vec<PathBuf>, Vec<PathBuf>) = entries(&fuzz_dir().join(kind))
+            .into_iter()
+            .partition(|path| path.is_dir());
+        assert!(
+            lists
+                .iter()
+                .all(|path| file_name(path).ends_with(".outcomes")),
+            "fuzz/{kind}/ holds other files than outcome lists: {lists:?}"
+        );
+        assert_eq!(stems(&lists), replayed, "the outcome lists of fuzz/{kind}/");
+        for folder in stems(&folders) {
+            assert!(
+                replayed.contains(&folder),
+                "fuzz/{kind}/{folder}/ is no target's"
+            );
+        }
+    }
 }
 
 /// `jwt` mode `1`: header and payload for the harness to sign with the Ed25519 test key.
@@ -190,17 +292,17 @@ fn signed_by_harness(payload: &str) -> Vec<u8> {
 /// Found with the `jwt` target's invariants: verification once read only the registered claims
 /// of the payload, so JSON that serde_json's `Value` refuses elsewhere in the payload (a number
 /// beyond `f64`, a lone UTF-16 surrogate) passed it, and `IdToken::payload` could not parse the
-/// verified payload. Verification now parses the whole claims set strictly.
+/// verified payload. Verification now parses the whole claims set strictly, and refuses them.
 #[test]
 fn a_verified_payload_always_parses_as_a_claims_map() {
-    let exp = __fuzz::NOW + 300;
-    let iss = __fuzz::ISSUER;
+    let exp = targets::NOW + 300;
+    let iss = targets::ISSUER;
     for payload in [
         format!(r#"{{"iss":"{iss}","exp":{exp},"x":1e400}}"#),
         format!(r#"{{"iss":"{iss}","exp":{exp},"x":"\ud800"}}"#),
     ] {
-        let outcome = catch_unwind(|| __fuzz::jwt(&signed_by_harness(&payload)));
-        assert!(outcome.is_ok(), "payload {payload}");
+        let outcome = catch_unwind(|| targets::jwt::run(&signed_by_harness(&payload)));
+        assert_eq!(outcome.ok(), Some(Outcome::Rejected), "payload {payload}");
     }
 }
 
@@ -223,9 +325,10 @@ fn a_state_sealed_for_the_longest_redirect_uri_opens() {
             "n".repeat(22),
             "i".repeat(16)
         );
-        let outcome = catch_unwind(|| __fuzz::state(input.as_bytes()));
-        assert!(
-            outcome.is_ok(),
+        let outcome = catch_unwind(|| targets::state::run(input.as_bytes()));
+        assert_eq!(
+            outcome.ok(),
+            Some(Outcome::Accepted),
             "a state sealed for {filler:?} × 2016 was refused"
         );
     }

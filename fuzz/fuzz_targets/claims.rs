@@ -1,6 +1,7 @@
-//! `cargo fuzz run claims`: see `oidc_actix::__fuzz::claims` for the input format and invariants.
+//! `cargo fuzz run claims`: see `targets/claims.rs` beside this folder for the input format and
+//! invariants.
 #![no_main]
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
-    let _ = oidc_actix::__fuzz::claims(data);
+    let _ = oidc_actix_fuzz::claims::run(data);
 });

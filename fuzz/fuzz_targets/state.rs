@@ -1,6 +1,7 @@
-//! `cargo fuzz run state`: see `oidc_actix::__fuzz::state` for the input format and invariants.
+//! `cargo fuzz run state`: see `targets/state.rs` beside this folder for the input format and
+//! invariants.
 #![no_main]
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
-    let _ = oidc_actix::__fuzz::state(data);
+    let _ = oidc_actix_fuzz::state::run(data);
 });

@@ -31,7 +31,7 @@ pub mod testing;
 
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
-#[path = "fuzzing.rs"]
+#[path = "fuzz_bridge.rs"]
 pub mod __fuzz;
 
 #[doc(hidden)]

@@ -18,6 +18,8 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+use support::inproc::{TestService, urlencode};
+
 mod availability;
 mod claims;
 mod header;
@@ -27,7 +29,7 @@ mod outbound;
 mod parsing;
 mod routes;
 
-use actix_web::dev::{Service, ServiceResponse};
+use actix_web::dev::ServiceResponse;
 use actix_web::http::StatusCode;
 use actix_web::http::header::{
     AUTHORIZATION, CONTENT_TYPE, HeaderValue, LOCATION, WWW_AUTHENTICATE,
@@ -148,16 +150,6 @@ impl Answer {
     }
 }
 
-trait TestService:
-    Service<actix_http::Request, Response = ServiceResponse, Error = actix_web::Error>
-{
-}
-
-impl<S> TestService for S where
-    S: Service<actix_http::Request, Response = ServiceResponse, Error = actix_web::Error>
-{
-}
-
 async fn call(app: &impl TestService, request: TestRequest) -> Answer {
     Answer::read(call_service(app, request.to_request()).await).await
 }
@@ -259,11 +251,4 @@ async fn warm(idp: &MockIdp) -> (OidcAuth, RequestCounts) {
         .await
         .expect("the mock provider serves its keys");
     (auth, idp.requests())
-}
-
-/// Form-encodes `value` (`application/x-www-form-urlencoded`), for queries and form bodies.
-// TODO(merge): use support::inproc::urlencode (tests/support/inproc.rs, being written on another
-// branch); this temporary copy goes then.
-fn urlencode(value: &str) -> String {
-    url::form_urlencoded::byte_serialize(value.as_bytes()).collect()
 }

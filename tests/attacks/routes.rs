@@ -11,6 +11,7 @@ use oidc_actix::testing::{GrantEndpoint, MockIdp, RequestCounts, TEST_AUDIENCE};
 use oidc_actix::{OidcAuth, RedirectAllowList};
 use serde_json::json;
 
+use crate::support::inproc::query_value;
 use crate::{
     Answer, TestService, assert_bad_request, assert_provider_untouched, attacked_app, bearer, call,
     urlencode,
@@ -25,13 +26,6 @@ const LOGOUT: &str = "/api/auth/v2/logout";
 const TOKEN: &str = "/api/auth/v2/token";
 const DEVICE: &str = "/api/auth/v2/device";
 const REDIRECT: &str = "http://localhost:53100/callback";
-
-fn query_value(url: &str, name: &str) -> Option<String> {
-    let query = url.split_once('?')?.1;
-    url::form_urlencoded::parse(query.as_bytes())
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.into_owned())
-}
 
 /// Starts a login; the sealed state and the nonce the provider was given.
 async fn start_login(app: &impl TestService) -> (String, String) {

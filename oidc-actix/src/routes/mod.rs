@@ -12,7 +12,8 @@
 mod device;
 mod login;
 mod logout;
-mod token;
+// Crate-visible for the fuzz bridge (`fuzz_bridge.rs`), which runs the pure steps of the route.
+pub(crate) mod token;
 mod upstream;
 mod userinfo;
 

@@ -129,7 +129,7 @@ async fn read_form(
 
 /// Why a token request body was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum FormError {
+pub(crate) enum FormError {
     /// Not form-encoded (415).
     UnsupportedMediaType,
     /// Not a valid form (400).
@@ -137,7 +137,7 @@ enum FormError {
 }
 
 impl FormError {
-    fn response(self) -> HttpResponse {
+    pub(crate) fn response(self) -> HttpResponse {
         match self {
             Self::UnsupportedMediaType => detail_response(
                 actix_web::http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -149,7 +149,10 @@ impl FormError {
 }
 
 /// The form in a complete body, given its `Content-Type` (empty when absent).
-fn parse_form(content_type: &str, bytes: &[u8]) -> Result<Vec<(String, String)>, FormError> {
+pub(crate) fn parse_form(
+    content_type: &str,
+    bytes: &[u8],
+) -> Result<Vec<(String, String)>, FormError> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(Vec::new());
     }
@@ -167,7 +170,7 @@ fn parse_form(content_type: &str, bytes: &[u8]) -> Result<Vec<(String, String)>,
 
 /// What the token route was asked to do.
 #[derive(Debug, PartialEq, Eq)]
-enum Grant {
+pub(crate) enum Grant {
     Code {
         code: String,
         redirect_uri: Option<String>,
@@ -180,7 +183,7 @@ enum Grant {
 /// Picks the grant: an explicit `grant_type` decides; otherwise code, then refresh, then device
 /// code (py-oidc-auth's order). Both the hyphenated names py-oidc-auth-client sends and the
 /// RFC names are accepted.
-fn grant(form: &[(String, String)]) -> Result<Grant, &'static str> {
+pub(crate) fn grant(form: &[(String, String)]) -> Result<Grant, &'static str> {
     let field = |names: &[&str]| {
         names.iter().find_map(|name| {
             form.iter()
@@ -223,7 +226,7 @@ fn join(proxy: &str, path: &str) -> String {
 ///
 /// A sealed login state given as `code_verifier` is consumed here, and stands in for the PKCE
 /// verifier and redirect URI it carries (see `state`): a sealed state never reaches the provider.
-fn upstream_form(
+pub(crate) fn upstream_form(
     grant: Grant,
     sealer: &StateSealer,
     proxy: Option<&str>,
@@ -297,37 +300,6 @@ pub(super) async fn token(
             .insert_header(("cache-control", "no-store"))
             .json(exchange.token),
         Err(e) => e.error_response(),
-    }
-}
-
-/// The pure steps of the token route, for `crate::__fuzz` (the `routes` module is private, so
-/// the fuzz entry points reach these through a type of their own).
-#[cfg(feature = "fuzzing")]
-impl crate::__fuzz::TokenRoute {
-    /// The form of a complete request body, or the status of the error response.
-    pub(crate) fn parse_form(
-        content_type: &str,
-        body: &[u8],
-    ) -> Result<Vec<(String, String)>, actix_web::http::StatusCode> {
-        parse_form(content_type, body).map_err(|why| why.response().status())
-    }
-
-    /// The upstream form for a request form, as the handler builds it, or the 400 detail.
-    pub(crate) fn upstream_form(
-        form: &[(String, String)],
-        sealer: &StateSealer,
-        proxy: Option<&str>,
-        own_path: &str,
-    ) -> Result<Vec<(&'static str, String)>, &'static str> {
-        upstream_form(grant(form)?, sealer, proxy, own_path)
-    }
-
-    /// [`normalise`].
-    pub(crate) fn normalise(
-        answer: &Map<String, Value>,
-        now: i64,
-    ) -> Result<TokenResponse, UpstreamError> {
-        normalise(answer, now)
     }
 }
 

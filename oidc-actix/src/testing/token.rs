@@ -1,18 +1,14 @@
 //! Building signed (and deliberately broken) tokens.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use serde_json::{Map, Value, json};
 
 use super::keys::{TestKey, signing_input};
 use super::{TEST_AUDIENCE, TEST_SUBJECT};
 use crate::Algorithm;
 
-/// Seconds since the epoch.
+/// Seconds since the epoch, by the library's one clock.
 fn unix_now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+    i64::try_from(crate::clock::now_secs()).unwrap_or(i64::MAX)
 }
 
 /// Builds a JWT for tests: valid by default, and easy to break one property at a time.

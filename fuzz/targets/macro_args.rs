@@ -2,21 +2,20 @@
 //! `#[auth::optional(...)]` on arbitrary token streams.
 //!
 //! A proc-macro crate exports only its macros, so this file includes the parser module itself
-//! (which depends on `syn` and `proc-macro2` only, for this purpose). Both the libFuzzer target
-//! (`fuzz_targets/macro_args.rs`) and the corpus replay (`tests/fuzz_corpus.rs`) include this
-//! file.
+//! (which depends on `syn` and `proc-macro2` only, for this purpose).
 
-#[path = "../oidc-actix-macros/src/args.rs"]
+#[path = "../../oidc-actix-macros/src/args.rs"]
 mod args;
 
 use std::str::FromStr as _;
 
-use oidc_actix::__fuzz::{Outcome, Seed};
 use oidc_actix::{ClaimConstraints, Policy};
 use proc_macro2::TokenStream;
 use serde_json::{Map, Value};
 
 use args::{Args, ClaimValue};
+
+use super::{Outcome, Seed};
 
 /// Parses the input (UTF-8 text, lexed as Rust tokens) as attribute arguments.
 ///
@@ -25,7 +24,7 @@ use args::{Args, ClaimValue};
 /// once, with at least one value), which the runtime (`Policy::with_scopes`,
 /// `ClaimConstraints::from_json`) accepts too; salvaging accepted arguments loses nothing; a
 /// rejection carries messages and turns into a compile error.
-pub fn macro_args(data: &[u8]) -> Outcome {
+pub fn run(data: &[u8]) -> Outcome {
     let Ok(text) = std::str::from_utf8(data) else {
         return Outcome::Rejected;
     };
@@ -163,11 +162,8 @@ pub fn seeds() -> Vec<Seed> {
         ("string-first", r#""profile""#),
         ("crate-bad", r#"crate = "not a path""#),
     ];
-    let seed = |(name, text): (&str, &str), expected| Seed {
-        target: "macro_args",
-        name: format!("seed-{name}"),
-        data: text.as_bytes().to_vec(),
-        expected,
+    let seed = |(name, text): (&str, &str), expected| {
+        Seed::new("macro_args", name, text.as_bytes().to_vec(), expected)
     };
     accepted
         .into_iter()
