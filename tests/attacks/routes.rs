@@ -884,7 +884,9 @@ async fn an_id_token_without_subject_or_for_another_client_is_refused() {
     let auth = idp.auth_builder().build().unwrap();
     let client = TEST_AUDIENCE;
     let app = init_service(attacked_app(auth)).await;
-    let cases: [(&str, &dyn Fn(&str) -> String, Option<&str>); 5] = [
+    // A case: its name, the ID token for a nonce, and the 502's detail if it is refused.
+    type Case<'a> = (&'a str, &'a dyn Fn(&str) -> String, Option<&'a str>);
+    let cases: [Case; 5] = [
         (
             "no sub",
             &|nonce| {
