@@ -296,9 +296,21 @@ async fn start_login(app: &impl TestService, redirect_uri: &str) -> (String, Str
 async fn a_sealed_state_stands_in_for_the_verifier_across_instances() {
     let idp = MockIdp::start();
     idp.set_answer(GrantEndpoint::Token, 200, provider_token_answer());
-    let a = idp.auth_builder().state_secret("shared").build().unwrap();
-    let b = idp.auth_builder().state_secret("shared").build().unwrap();
-    let other = idp.auth_builder().state_secret("another").build().unwrap();
+    let a = idp
+        .auth_builder()
+        .state_secret("a secret both instances share, 32+ bytes")
+        .build()
+        .unwrap();
+    let b = idp
+        .auth_builder()
+        .state_secret("a secret both instances share, 32+ bytes")
+        .build()
+        .unwrap();
+    let other = idp
+        .auth_builder()
+        .state_secret("another instance's secret of 32+ bytes")
+        .build()
+        .unwrap();
     let (app_a, app_b, app_other) = (service!(a), service!(b), service!(other));
     let redirect = "http://localhost:53100/callback";
     let (state, challenge) = start_login(&app_a, redirect).await;

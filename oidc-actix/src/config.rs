@@ -415,7 +415,8 @@ impl OidcAuthBuilder {
         self
     }
 
-    /// The secret that seals the login `state` (any length; 32 random bytes recommended).
+    /// The secret that seals the login `state`: at least 32 bytes (32 random bytes, for
+    /// example 43 base64url characters, are ample), else [`ConfigError::OutOfRange`].
     /// Instances behind one load balancer must share it, so a login started on one instance can
     /// finish on another. Without it each process draws a random one at build time.
     pub fn state_secret(mut self, secret: impl Into<String>) -> Self {
@@ -518,7 +519,7 @@ impl OidcAuthBuilder {
         if self.algorithms.is_empty() {
             return Err(ConfigError::NoAlgorithms);
         }
-        let ranges: [(&'static str, bool, &'static str); 5] = [
+        let ranges: [(&'static str, bool, &'static str); 6] = [
             (
                 "leeway",
                 self.leeway <= Duration::from_secs(600),
@@ -539,6 +540,15 @@ impl OidcAuthBuilder {
                 "max_token_bytes",
                 self.max_token_bytes >= 256,
                 "at least 256",
+            ),
+            (
+                "state_secret",
+                // The sealing key is derived from it: a short secret can be guessed offline from
+                // any sealed state, and then every login state read and forged.
+                self.state_secret
+                    .as_ref()
+                    .is_none_or(|secret| secret.expose().len() >= 32),
+                "at least 32 bytes",
             ),
         ];
         if let Some((option, _, allowed)) = ranges.into_iter().find(|(_, ok, _)| !ok) {
@@ -699,6 +709,22 @@ mod tests {
                 ..
             })
         ));
+        assert_eq!(
+            base()
+                .state_secret("31 bytes of secret, one short..")
+                .build()
+                .unwrap_err(),
+            ConfigError::OutOfRange {
+                option: "state_secret",
+                allowed: "at least 32 bytes"
+            }
+        );
+        assert!(
+            base()
+                .state_secret("32 bytes of secret, just enough.")
+                .build()
+                .is_ok()
+        );
         assert!(matches!(
             base().jwks_refetch_cooldown(Duration::ZERO).build(),
             Err(ConfigError::OutOfRange {

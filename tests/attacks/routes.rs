@@ -195,8 +195,16 @@ async fn a_replayed_login_state_is_rejected() {
 #[actix_web::test]
 async fn a_state_sealed_with_another_secret_is_rejected() {
     let idp = MockIdp::start();
-    let ours = idp.auth_builder().state_secret("ours").build().unwrap();
-    let theirs = idp.auth_builder().state_secret("theirs").build().unwrap();
+    let ours = idp
+        .auth_builder()
+        .state_secret("our deployment's secret, 32+ bytes")
+        .build()
+        .unwrap();
+    let theirs = idp
+        .auth_builder()
+        .state_secret("their deployment's secret, 32+ bytes")
+        .build()
+        .unwrap();
     let (app, other) = (
         init_service(attacked_app(ours)).await,
         init_service(attacked_app(theirs)).await,
