@@ -119,6 +119,8 @@ pub(crate) struct Config {
     pub(crate) redirect_allow_list: Option<RedirectAllowList>,
     pub(crate) post_logout_allow_list: Option<RedirectAllowList>,
     pub(crate) allow_insecure_http: bool,
+    /// Lower-case, without `application/`.
+    pub(crate) token_type: Option<String>,
 }
 
 impl Config {
@@ -129,6 +131,7 @@ impl Config {
             leeway: self.leeway,
             algorithms: &self.algorithms,
             max_token_bytes: self.max_token_bytes,
+            token_type: self.token_type.as_deref(),
         }
     }
 
@@ -265,6 +268,7 @@ pub struct OidcAuthBuilder {
     redirect_allow_list: Option<RedirectAllowList>,
     post_logout_allow_list: Option<RedirectAllowList>,
     allow_insecure_http: bool,
+    token_type: Option<String>,
 }
 
 impl Default for OidcAuthBuilder {
@@ -292,6 +296,7 @@ impl Default for OidcAuthBuilder {
             redirect_allow_list: None,
             post_logout_allow_list: None,
             allow_insecure_http: false,
+            token_type: None,
         }
     }
 }
@@ -437,6 +442,17 @@ impl OidcAuthBuilder {
         self
     }
 
+    /// Requires bearer tokens to carry this `typ` in their header (default: any JWT type), such
+    /// as `at+jwt`, which RFC 9068 access tokens carry (Keycloak since 25 when asked, Auth0,
+    /// Entra ID v2, the npm `oidc-provider`). Then an ID token, whose `typ` is `JWT`, is never
+    /// taken for an access token — which it otherwise can be when the audience is the client id.
+    /// Compared without regard to case, with or without the `application/` prefix.
+    pub fn require_token_type(mut self, typ: impl Into<String>) -> Self {
+        let typ = typ.into().to_ascii_lowercase();
+        self.token_type = non_empty(typ.strip_prefix("application/").unwrap_or(&typ));
+        self
+    }
+
     /// Allows plain `http` to the provider on hosts other than loopback (default `false`): the
     /// discovery URL, the key-set URL and every endpoint the discovery document names. For
     /// development only, and logged as a warning at build time: tokens, codes, refresh tokens
@@ -560,6 +576,16 @@ impl OidcAuthBuilder {
                  client of the provider are accepted. Set `OidcAuthBuilder::audience`."
             );
         }
+        if self.token_type.is_none()
+            && self.audience.is_some()
+            && self.audience.as_deref() == Some(self.client_id.as_str())
+        {
+            log::warn!(
+                "oidc-actix: the audience is the client id and no token type is required, so an ID \
+                 token issued to this client is accepted as an access token. If the provider marks \
+                 its access tokens (RFC 9068), set `require_token_type(\"at+jwt\")`."
+            );
+        }
         if self.redirect_allow_list.is_none() || self.post_logout_allow_list.is_none() {
             log::warn!(
                 "oidc-actix: no redirect allow-list configured: the login and logout routes pass any \
@@ -594,6 +620,7 @@ impl OidcAuthBuilder {
             redirect_allow_list: self.redirect_allow_list,
             post_logout_allow_list: self.post_logout_allow_list,
             allow_insecure_http: self.allow_insecure_http,
+            token_type: self.token_type,
         };
         static NEXT_ID: AtomicU64 = AtomicU64::new(1);
         let provider = Arc::new(Provider::new(config.provider_settings()));

@@ -48,6 +48,9 @@ pub enum InvalidToken {
     DisallowedAlgorithm(String),
     /// The header's `typ` is not a JWT type (`JWT`, `at+jwt`).
     UnsupportedType,
+    /// The header's `typ` is not the one the configuration requires
+    /// ([`OidcAuthBuilder::require_token_type`](crate::OidcAuthBuilder::require_token_type)).
+    WrongType,
     /// The header lists `crit` extensions, none of which this validator implements (RFC 7515 §4.1.11).
     UnsupportedCritical,
     /// No key with the token's `kid` in the provider's key set.
@@ -81,6 +84,7 @@ impl fmt::Display for InvalidToken {
             Self::TooLarge => f.write_str("token too large"),
             Self::DisallowedAlgorithm(alg) => write!(f, "algorithm {alg:?} is not allowed"),
             Self::UnsupportedType => f.write_str("unsupported token type"),
+            Self::WrongType => f.write_str("not the required token type"),
             Self::UnsupportedCritical => f.write_str("unsupported critical header"),
             Self::UnknownKey => f.write_str("no key with this kid"),
             Self::KeyAlgorithmMismatch => f.write_str("key cannot be used with this algorithm"),

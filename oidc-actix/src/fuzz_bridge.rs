@@ -96,6 +96,7 @@ pub fn verify(
         leeway,
         algorithms,
         max_token_bytes,
+        token_type: None,
     };
     match verify::verify(raw, &keys.0, &rules, now) {
         Ok(token) => Ok(Verified {

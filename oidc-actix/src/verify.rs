@@ -48,6 +48,8 @@ pub(crate) struct TokenRules<'a> {
     pub(crate) leeway: Duration,
     pub(crate) algorithms: &'a [Algorithm],
     pub(crate) max_token_bytes: usize,
+    /// The media type the header's `typ` must name (`at+jwt`: RFC 9068 access tokens), if any.
+    pub(crate) token_type: Option<&'a str>,
 }
 
 /// A token whose signature and claims hold.
@@ -136,14 +138,24 @@ pub(crate) fn parse<'t>(raw: &'t str, rules: &TokenRules<'_>) -> Result<Parsed<'
     let alg = Algorithm::from_name(&header.alg)
         .filter(|alg| rules.algorithms.contains(alg))
         .ok_or_else(|| InvalidToken::DisallowedAlgorithm(header.alg.chars().take(16).collect()))?;
-    if let Some(typ) = &header.typ {
+    // A `typ` is a media type whose `application/` prefix may be left out (RFC 7515 §4.1.9),
+    // compared without regard to case.
+    let typ = header.typ.as_deref().map(|typ| {
         let typ = typ.to_ascii_lowercase();
-        if !matches!(
-            typ.as_str(),
-            "jwt" | "at+jwt" | "application/jwt" | "application/at+jwt"
-        ) {
-            return Err(InvalidToken::UnsupportedType);
+        match typ.strip_prefix("application/") {
+            Some(short) => short.to_owned(),
+            None => typ,
         }
+    });
+    if let Some(typ) = &typ
+        && !matches!(typ.as_str(), "jwt" | "at+jwt")
+    {
+        return Err(InvalidToken::UnsupportedType);
+    }
+    if let Some(required) = rules.token_type
+        && typ.as_deref() != Some(required)
+    {
+        return Err(InvalidToken::WrongType);
     }
     if header.crit.is_some() {
         return Err(InvalidToken::UnsupportedCritical);

@@ -672,3 +672,46 @@ async fn a_flood_of_unknown_kids_costs_at_most_one_key_fetch_per_cooldown() {
         StatusCode::OK
     );
 }
+
+// ------------------------------------------------------------------------------------------------
+// Token confusion.
+
+/// The attack: where the audience is the client id, an ID token (issued to this client, `typ:
+/// JWT`) was accepted as an access token. With `require_token_type("at+jwt")` only a token the
+/// provider marked as an access token (RFC 9068) is (the callback still takes ID tokens:
+/// `routes::a_login_works_where_access_tokens_must_be_typed`).
+#[actix_web::test]
+async fn an_id_token_is_not_an_access_token_where_the_type_is_required() {
+    let idp = MockIdp::start();
+    let auth = idp
+        .auth_builder()
+        .require_token_type("at+jwt")
+        .build()
+        .unwrap();
+    let app = init_service(attacked_app(auth)).await;
+    let id_token = idp.token().sign();
+    assert_invalid_token(
+        &bearer(&app, "/whoami", &id_token).await,
+        "not the required token type",
+        &id_token,
+        "typ JWT",
+    );
+    let untyped = idp.token().without_header("typ").sign();
+    assert_invalid_token(
+        &bearer(&app, "/whoami", &untyped).await,
+        "not the required token type",
+        &untyped,
+        "no typ",
+    );
+    for typ in ["at+jwt", "AT+JWT", "application/at+jwt"] {
+        let access = idp.token().header("typ", json!(typ)).sign();
+        let answer = bearer(&app, "/whoami", &access).await;
+        assert_eq!(answer.status, StatusCode::OK, "{typ}: {answer:?}");
+    }
+    // Without the option, any JWT type, as py-oidc-auth.
+    let lenient = init_service(attacked_app(idp.auth_builder().build().unwrap())).await;
+    assert_eq!(
+        bearer(&lenient, "/whoami", &id_token).await.status,
+        StatusCode::OK
+    );
+}

@@ -956,3 +956,20 @@ async fn an_id_token_without_subject_or_for_another_client_is_refused() {
         }
     }
 }
+
+/// `require_token_type` is about access tokens: the callback still takes the ID token (`typ:
+/// JWT`) that logs the user in.
+#[actix_web::test]
+async fn a_login_works_where_access_tokens_must_be_typed() {
+    let idp = MockIdp::start();
+    let auth = idp
+        .auth_builder()
+        .require_token_type("at+jwt")
+        .build()
+        .unwrap();
+    let app = init_service(attacked_app(auth)).await;
+    let (state, nonce) = start_login(&app).await;
+    answer_login(&idp, &nonce);
+    let answer = callback(&app, &state).await;
+    assert_eq!(answer.status, StatusCode::OK, "{answer:?}");
+}

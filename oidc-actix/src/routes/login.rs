@@ -193,9 +193,11 @@ async fn check_id_token(
         let _ = provider.refresh_now().await;
     }
     let config = auth.config();
-    // The bearer tokens' rules, with the audience an ID token has: this client.
+    // The bearer tokens' rules, with what an ID token has: this client as its audience, and
+    // its own `typ` (`JWT` or none), never the access tokens' required one.
     let rules = TokenRules {
         audience: Some(&config.client_id),
+        token_type: None,
         ..config.token_rules()
     };
     let verify_now = || -> Result<Result<Verified, Failure>, &'static str> {
