@@ -97,22 +97,24 @@ impl<C: ClaimsType> FromRequest for Authenticated<C> {
             Ok(raw) => raw,
             Err(e) => return Either::Left(ready(Err(e))),
         };
-        let authenticated = |token| Self {
-            token,
-            default_claims: auth.default_claims(),
-        };
         match authenticate::<C>(auth, raw, KeyFetch::Allowed) {
-            Attempt::Done(result) => Either::Left(ready(result.map(authenticated))),
+            Attempt::Done(result) => Either::Left(ready(result.map(|token| Self::of(auth, token)))),
             Attempt::Wait(pending) => {
                 let (auth, raw) = (auth.clone(), raw.to_vec());
                 Either::Right(Box::pin(async move {
                     let token = authenticate_after::<C>(&auth, pending, &raw).await?;
-                    Ok(Self {
-                        token,
-                        default_claims: auth.default_claims(),
-                    })
+                    Ok(Self::of(&auth, token))
                 }))
             }
+        }
+    }
+}
+
+impl<C> Authenticated<C> {
+    fn of(auth: &OidcAuth, token: IdToken<C>) -> Self {
+        Self {
+            token,
+            default_claims: auth.default_claims(),
         }
     }
 }
@@ -135,6 +137,8 @@ enum Attempt<C> {
 /// for ASCII only when it is not a cached one (see [`bearer_token`]).
 fn authenticate<C: ClaimsType>(auth: &OidcAuth, raw: &[u8], fetch: KeyFetch) -> Attempt<C> {
     let config = auth.config();
+    // Before the cache, so an absurd header costs not even a hash (`parse` checks it too, for
+    // the callers that start there).
     if raw.len() > config.max_token_bytes {
         return Attempt::Done(Err(InvalidToken::TooLarge.into()));
     }
