@@ -10,12 +10,22 @@
 //! * the role-like keys `roles`, `groups`, `realm_access.roles` and `resource_access.*.roles` also
 //!   match against the token's [flattened roles](crate::IdToken::flattened_roles), so
 //!   `{"realm_access.roles": ["offline_access"]}` and `{"groups": ["admins"]}` pass wherever the
-//!   reference passes them.
+//!   reference passes them. Under the strict preset the flattened roles take from
+//!   `resource_access` only the configured client's roles ([`RoleScope`]).
 
 use std::borrow::Cow;
 use std::fmt;
 
 use serde_json::{Map, Value};
+
+/// Whose roles under `resource_access` the flattened roles hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RoleScope<'a> {
+    /// Every client's, as py-oidc-auth: a role `admins` of any client counts.
+    AnyClient,
+    /// Only this client's (the strict preset).
+    Client(&'a str),
+}
 
 /// One acceptable value of a claim.
 #[derive(Clone, PartialEq, Eq)]
@@ -114,13 +124,13 @@ impl ClaimRule {
         )
     }
 
-    fn is_satisfied_by(&self, claims: &Map<String, Value>) -> bool {
+    fn is_satisfied_by(&self, claims: &Map<String, Value>, scope: RoleScope<'_>) -> bool {
         let mut found = false;
         visit_path(claims, &self.path, &mut |claim| {
             found = found || self.values.iter().any(|value| value.matches(claim));
         });
         if !found && self.is_role_like() {
-            let roles = flattened_roles(claims);
+            let roles = roles_within(claims, scope);
             found = self.values.iter().any(|value| match value {
                 ClaimValue::Str(want) => roles.binary_search(&&**want).is_ok(),
                 _ => false,
@@ -244,7 +254,18 @@ impl ClaimConstraints {
 
     /// Whether every rule holds for these claims.
     pub fn is_satisfied_by(&self, claims: &Map<String, Value>) -> bool {
-        self.rules.iter().all(|rule| rule.is_satisfied_by(claims))
+        self.is_satisfied_within(claims, RoleScope::AnyClient)
+    }
+
+    /// [`is_satisfied_by`](Self::is_satisfied_by), the flattened roles taken within `scope`.
+    pub(crate) fn is_satisfied_within(
+        &self,
+        claims: &Map<String, Value>,
+        scope: RoleScope<'_>,
+    ) -> bool {
+        self.rules
+            .iter()
+            .all(|rule| rule.is_satisfied_by(claims, scope))
     }
 }
 
@@ -308,18 +329,31 @@ pub(crate) fn visit_path<'a>(
 /// The union of `realm_access.roles`, `groups`, `roles` and every `resource_access.*.roles`,
 /// sorted and de-duplicated (py-oidc-auth's `flattened_roles`).
 pub(crate) fn flattened_roles(claims: &Map<String, Value>) -> Vec<&str> {
+    roles_within(claims, RoleScope::AnyClient)
+}
+
+/// [`flattened_roles`] with `resource_access` read within `scope`.
+fn roles_within<'c>(claims: &'c Map<String, Value>, scope: RoleScope<'_>) -> Vec<&'c str> {
     let mut roles = Vec::new();
-    for path in [
-        "realm_access.roles",
-        "groups",
-        "roles",
-        "resource_access.*.roles",
-    ] {
-        visit_path(claims, path, &mut |value| {
-            if let Value::Array(items) = value {
-                roles.extend(items.iter().filter_map(Value::as_str));
+    let mut add = |value: &'c Value| {
+        if let Value::Array(items) = value {
+            roles.extend(items.iter().filter_map(Value::as_str));
+        }
+    };
+    for path in ["realm_access.roles", "groups", "roles"] {
+        visit_path(claims, path, &mut add);
+    }
+    match scope {
+        RoleScope::AnyClient => visit_path(claims, "resource_access.*.roles", &mut add),
+        RoleScope::Client(client) => {
+            if let Some(roles) = claims
+                .get("resource_access")
+                .and_then(|clients| clients.get(client))
+                .and_then(|client| client.get("roles"))
+            {
+                add(roles);
             }
-        });
+        }
     }
     roles.sort_unstable();
     roles.dedup();

@@ -9,7 +9,7 @@ use crate::algorithm::Algorithm;
 use crate::claims::ClaimConstraints;
 use crate::fetch::is_insecure;
 use crate::login_state::{StateSealer, random_token};
-use crate::policy::parse_scopes;
+use crate::policy::{PolicyDefaults, parse_scopes};
 use crate::provider::{Provider, ProviderError, ProviderSettings};
 use crate::redirect::RedirectAllowList;
 use crate::verify::TokenRules;
@@ -52,6 +52,8 @@ pub enum ConfigError {
         /// What was given.
         value: String,
     },
+    /// The [strict preset](OidcAuthBuilder::strict) requires this option.
+    RequiredByStrict(&'static str),
     /// The scope string holds characters RFC 6749 §3.3 does not allow.
     InvalidScopes(String),
     /// The algorithm allow-list is empty.
@@ -84,6 +86,9 @@ impl fmt::Display for ConfigError {
                 "`{option}` is plain http to a host other than loopback ({value:?}): use https, \
                  or `allow_insecure_http(true)` for development"
             ),
+            Self::RequiredByStrict(option) => {
+                write!(f, "the strict preset requires `{option}`")
+            }
             Self::InvalidScopes(why) => write!(f, "invalid `scopes`: {why}"),
             Self::NoAlgorithms => f.write_str("`algorithms` must allow at least one algorithm"),
             Self::InvalidClaims(why) => write!(f, "invalid claim constraints: {why}"),
@@ -104,7 +109,7 @@ pub(crate) struct Config {
     pub(crate) audience: Option<String>,
     pub(crate) proxy: Option<String>,
     /// Shared with every [`Authenticated`](crate::Authenticated) that must apply them.
-    pub(crate) claims: Arc<ClaimConstraints>,
+    pub(crate) policy_defaults: Arc<PolicyDefaults>,
     pub(crate) offline_access: bool,
     pub(crate) timeout: Duration,
     pub(crate) jwks_uri: Option<String>,
@@ -206,12 +211,13 @@ impl OidcAuth {
         &self.inner.sealer
     }
 
-    /// The claim constraints that apply when a route names none, if there are any: `None`
-    /// without any, so the common path touches no shared reference count (a cache line that
-    /// every worker would bounce on every request, measurable on a cache hit, BENCHMARKS.md).
-    pub(crate) fn default_claims(&self) -> Option<Arc<ClaimConstraints>> {
-        let claims = &self.inner.config.claims;
-        (!claims.is_empty()).then(|| Arc::clone(claims))
+    /// What the configuration adds to every route's policy, if anything: `None` without
+    /// default claims or the strict preset's role scope, so the common path touches no shared
+    /// reference count (a cache line that every worker would bounce on every request,
+    /// measurable on a cache hit, BENCHMARKS.md).
+    pub(crate) fn policy_defaults(&self) -> Option<Arc<PolicyDefaults>> {
+        let defaults = &self.inner.config.policy_defaults;
+        (!defaults.is_none()).then(|| Arc::clone(defaults))
     }
 
     /// Loads the discovery document and the key set now instead of on the first request.
@@ -269,6 +275,7 @@ pub struct OidcAuthBuilder {
     post_logout_allow_list: Option<RedirectAllowList>,
     allow_insecure_http: bool,
     token_type: Option<String>,
+    strict: bool,
 }
 
 impl Default for OidcAuthBuilder {
@@ -297,6 +304,7 @@ impl Default for OidcAuthBuilder {
             post_logout_allow_list: None,
             allow_insecure_http: false,
             token_type: None,
+            strict: false,
         }
     }
 }
@@ -453,6 +461,18 @@ impl OidcAuthBuilder {
         self
     }
 
+    /// The strict preset, for deployments that do not need py-oidc-auth's lenient defaults:
+    /// [`build`](Self::build) requires a `client_id`, an [`audience`](Self::audience) and a
+    /// [`post_logout_allow_list`](Self::post_logout_allow_list) (without one, logout from a
+    /// provider with no end-session endpoint is an open redirect), and role-like claim
+    /// constraints (`groups`, `roles`, …) count only this client's roles under
+    /// `resource_access` (by default a role `admins` of *any* client satisfies
+    /// `{"groups": ["admins"]}`). Each missing option is [`ConfigError::RequiredByStrict`].
+    pub fn strict(mut self) -> Self {
+        self.strict = true;
+        self
+    }
+
     /// Allows plain `http` to the provider on hosts other than loopback (default `false`): the
     /// discovery URL, the key-set URL and every endpoint the discovery document names. For
     /// development only, and logged as a warning at build time: tokens, codes, refresh tokens
@@ -530,6 +550,19 @@ impl OidcAuthBuilder {
         if self.discovery_url.is_none() && (self.jwks_uri.is_none() || self.issuer.is_none()) {
             return Err(ConfigError::NoProvider);
         }
+        if self.strict {
+            let missing = [
+                ("client_id", self.client_id.is_empty()),
+                ("audience", self.audience.is_none()),
+                (
+                    "post_logout_allow_list",
+                    self.post_logout_allow_list.is_none(),
+                ),
+            ];
+            if let Some((option, _)) = missing.into_iter().find(|(_, missing)| *missing) {
+                return Err(ConfigError::RequiredByStrict(option));
+            }
+        }
         let scopes =
             parse_scopes(&self.scopes).map_err(|e| ConfigError::InvalidScopes(e.to_string()))?;
         if self.algorithms.is_empty() {
@@ -598,6 +631,7 @@ impl OidcAuthBuilder {
         };
         let mut algorithms = self.algorithms;
         algorithms.dedup();
+        let role_client = self.strict.then(|| self.client_id.clone());
         let config = Config {
             client_id: self.client_id,
             client_secret: self.client_secret,
@@ -605,7 +639,10 @@ impl OidcAuthBuilder {
             scopes,
             audience: self.audience,
             proxy: self.proxy,
-            claims: Arc::new(self.claims),
+            policy_defaults: Arc::new(PolicyDefaults {
+                claims: self.claims,
+                role_client,
+            }),
             offline_access: self.offline_access,
             timeout: self.timeout,
             jwks_uri: self.jwks_uri,
@@ -759,6 +796,36 @@ mod tests {
                 ..
             })
         ));
+    }
+
+    #[test]
+    fn the_strict_preset_requires_what_it_promises() {
+        let complete = base()
+            .strict()
+            .client_id("api")
+            .audience("api")
+            .post_logout_allow_list(RedirectAllowList::new().loopback());
+        assert!(complete.clone().build().is_ok());
+        for (option, incomplete) in [
+            ("client_id", complete.clone().client_id("")),
+            ("audience", complete.clone().audience("")),
+            ("post_logout_allow_list", {
+                let mut builder = complete.clone();
+                builder.post_logout_allow_list = None;
+                builder
+            }),
+        ] {
+            assert_eq!(
+                incomplete.build().unwrap_err(),
+                ConfigError::RequiredByStrict(option)
+            );
+        }
+        let strict = complete.build().unwrap();
+        assert_eq!(
+            strict.policy_defaults().unwrap().role_client.as_deref(),
+            Some("api")
+        );
+        assert!(base().build().unwrap().policy_defaults().is_none());
     }
 
     #[test]

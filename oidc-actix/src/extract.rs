@@ -23,12 +23,11 @@ use actix_web::http::header::AUTHORIZATION;
 use actix_web::{FromRequest, HttpRequest};
 
 use crate::cache;
-use crate::claims::ClaimConstraints;
 use crate::clock;
 use crate::config::OidcAuth;
 use crate::error::{AuthError, InvalidToken};
 use crate::jwks::KeySet;
-use crate::policy::Policy;
+use crate::policy::{Policy, PolicyDefaults};
 use crate::provider::{PendingFetch, Reason};
 use crate::token::{Claims, ClaimsType, IdToken};
 use crate::verify::{Failure, Verified, parse, verify};
@@ -49,17 +48,17 @@ use crate::verify::{Failure, Verified, parse, verify};
 /// ```
 pub struct Authenticated<C = Claims> {
     token: IdToken<C>,
-    /// The configured default claims, only when there are any (see
-    /// `OidcAuth::default_claims`).
-    default_claims: Option<Arc<ClaimConstraints>>,
+    /// The configured policy defaults, only when there are any (see
+    /// `OidcAuth::policy_defaults`).
+    defaults: Option<Arc<PolicyDefaults>>,
 }
 
 impl<C> Authenticated<C> {
     /// Applies a route policy: scopes first (403 `insufficient_scope`), then claims (403).
     /// The policy's claims replace the configured defaults; without any, the defaults apply.
     pub fn authorize(self, policy: &Policy) -> Result<IdToken<C>, AuthError> {
-        const NONE: &ClaimConstraints = &ClaimConstraints::new();
-        let defaults = self.default_claims.as_deref().unwrap_or(NONE);
+        static NONE: PolicyDefaults = PolicyDefaults::NONE;
+        let defaults = self.defaults.as_deref().unwrap_or(&NONE);
         policy.check(|| self.token.payload(), defaults)?;
         Ok(self.token)
     }
@@ -114,7 +113,7 @@ impl<C> Authenticated<C> {
     fn of(auth: &OidcAuth, token: IdToken<C>) -> Self {
         Self {
             token,
-            default_claims: auth.default_claims(),
+            defaults: auth.policy_defaults(),
         }
     }
 }

@@ -4,7 +4,7 @@ use std::fmt;
 
 use serde_json::{Map, Value};
 
-use crate::claims::ClaimConstraints;
+use crate::claims::{ClaimConstraints, RoleScope};
 use crate::error::AuthError;
 
 /// The requirements of one route: scopes that must all be granted, and claim constraints.
@@ -78,6 +78,29 @@ pub(crate) fn parse_scopes(scopes: &str) -> Result<Vec<String>, InvalidScopes> {
     Ok(list)
 }
 
+/// What the configuration adds to every route's policy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct PolicyDefaults {
+    /// The claim constraints of a route that names none.
+    pub(crate) claims: ClaimConstraints,
+    /// The client whose `resource_access` roles alone count as roles (the strict preset);
+    /// `None`: every client's (py-oidc-auth).
+    pub(crate) role_client: Option<String>,
+}
+
+impl PolicyDefaults {
+    /// No default claims, every client's roles.
+    pub(crate) const NONE: PolicyDefaults = PolicyDefaults {
+        claims: ClaimConstraints::new(),
+        role_client: None,
+    };
+
+    /// Whether these are [`NONE`](Self::NONE)'s, so that nothing needs to be carried.
+    pub(crate) fn is_none(&self) -> bool {
+        self.claims.is_empty() && self.role_client.is_none()
+    }
+}
+
 impl Policy {
     /// The policy of `#[auth::required]` without arguments: any valid token, default claims apply.
     pub const DEFAULT: Policy = Policy::new(&[], None);
@@ -116,9 +139,9 @@ impl Policy {
     pub(crate) fn check<'p>(
         &self,
         payload: impl FnOnce() -> &'p Map<String, Value>,
-        defaults: &ClaimConstraints,
+        defaults: &PolicyDefaults,
     ) -> Result<(), AuthError> {
-        let claims = self.claims.as_ref().unwrap_or(defaults);
+        let claims = self.claims.as_ref().unwrap_or(&defaults.claims);
         if self.scopes.is_empty() && claims.is_empty() {
             return Ok(());
         }
@@ -138,7 +161,11 @@ impl Policy {
             missing.dedup();
             return Err(AuthError::InsufficientScope { missing });
         }
-        if claims.is_satisfied_by(payload) {
+        let scope = match &defaults.role_client {
+            Some(client) => RoleScope::Client(client),
+            None => RoleScope::AnyClient,
+        };
+        if claims.is_satisfied_within(payload, scope) {
             Ok(())
         } else {
             Err(AuthError::InsufficientClaims)
@@ -179,7 +206,7 @@ mod tests {
             .with_scopes("superuser profile admin")
             .unwrap();
         let token = payload(json!({"scope": "openid profile"}));
-        let err = policy.check(|| &token, &ClaimConstraints::new());
+        let err = policy.check(|| &token, &PolicyDefaults::NONE);
         assert_eq!(
             err,
             Err(AuthError::InsufficientScope {
@@ -200,14 +227,17 @@ mod tests {
             .with_claims(ClaimConstraints::new().require("groups", ["nope"]));
         let token = payload(json!({"scope": "a"}));
         assert!(matches!(
-            policy.check(|| &token, &ClaimConstraints::new()),
+            policy.check(|| &token, &PolicyDefaults::NONE),
             Err(AuthError::InsufficientScope { .. })
         ));
     }
 
     #[test]
     fn route_claims_override_defaults_and_absent_claims_use_them() {
-        let defaults = ClaimConstraints::new().require("groups", ["admins"]);
+        let defaults = PolicyDefaults {
+            claims: ClaimConstraints::new().require("groups", ["admins"]),
+            role_client: None,
+        };
         let token = payload(json!({"groups": ["users"]}));
         assert_eq!(
             Policy::DEFAULT.check(|| &token, &defaults),
@@ -227,6 +257,31 @@ mod tests {
                 ),
             Ok(())
         );
+    }
+
+    /// The strict preset's role scope: a role of another client under `resource_access` no
+    /// longer satisfies a role-like constraint; the named client's and the realm's still do.
+    #[test]
+    fn under_a_role_client_other_clients_roles_do_not_count() {
+        let token = payload(json!({
+            "realm_access": {"roles": ["users"]},
+            "resource_access": {"other": {"roles": ["admins"]}, "my-api": {"roles": ["editors"]}},
+        }));
+        let wants = |role: &str| {
+            Policy::authenticated().with_claims(ClaimConstraints::new().require("groups", [role]))
+        };
+        let any = PolicyDefaults::NONE;
+        let strict = PolicyDefaults {
+            claims: ClaimConstraints::new(),
+            role_client: Some("my-api".to_owned()),
+        };
+        assert_eq!(wants("admins").check(|| &token, &any), Ok(()));
+        assert_eq!(
+            wants("admins").check(|| &token, &strict),
+            Err(AuthError::InsufficientClaims)
+        );
+        assert_eq!(wants("editors").check(|| &token, &strict), Ok(()));
+        assert_eq!(wants("users").check(|| &token, &strict), Ok(()));
     }
 
     #[test]
