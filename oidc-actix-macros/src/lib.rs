@@ -121,9 +121,9 @@ use crate::handler::Kind;
 ///     __oidc_actix_token: ::oidc_actix::__private::Required<IdToken>,
 ///     id: web::Path<u32>,
 /// ) -> ::oidc_actix::__private::Guarded<Result<HttpResponse, actix_web::Error>> {
-///     assert_from_request::<web::Path<u32>>();       // a non-extractor is reported on its type
+///     let _ = <web::Path<u32> as FromRequest>::extract; // a non-extractor is reported on its type
 ///     static __OIDC_ACTIX_POLICY: Policy = Policy::new(&["reports"], Some(/* claims */));
-///     let _: IdToken = match <Required<IdToken>>::authorize(__oidc_actix_token, &__OIDC_ACTIX_POLICY) {
+///     let _: IdToken = match __oidc_actix_token.authorize(&__OIDC_ACTIX_POLICY) {
 ///         Ok(token) => token,
 ///         Err(denied) => return Guarded::denied(denied), // 403
 ///     };
@@ -157,6 +157,12 @@ use crate::handler::Kind;
 /// * The token must be the first parameter, so a handler has at most 15 other extractors
 ///   (actix's limit is 16 parameters in all).
 /// * Extractors written as `impl Trait` are not checked one by one (actix still checks them).
+/// * A token type written other than as `IdToken<…>` (here) or `Option<IdToken<…>>`
+///   (`optional`), such as a type alias, is checked in a constant, which is what makes a wrong
+///   one a single error. A constant cannot use generic parameters: a type that mentions the
+///   handler's own is named directly instead (a wrong one is then reported twice, see below),
+///   and an alias that takes a parameter of the surrounding `impl` block is rejected with
+///   "generic parameters may not be used in const operations"; write `IdToken<C>` there.
 ///
 /// # Errors you may meet
 ///
@@ -193,12 +199,14 @@ use crate::handler::Kind;
 ///   |                         ^^^^^^ expected `IdToken` or `IdToken<YourClaims>`
 /// ```
 ///
-/// followed, on the same type, by "the function or associated item `authorize` exists for struct
-/// `Required<String>`, but its trait bounds were not satisfied", and at the registration
-/// (`.to(handler)`, `#[get]`) by the first message again. A parameter that is not an extractor
-/// gives "the trait bound `MyType: FromRequest` is not satisfied" on its type, then actix's own
-/// error on the route, which names the whole handler. A type error in the body is reported in
-/// the body, with a note "return type inferred to be `…` here" on the declared return type.
+/// and by nothing else: neither the handler's body nor its registration (`.to(handler)`,
+/// `#[get]`) reports it again. (Only a wrong type that mentions the handler's generic
+/// parameters, such as `Option<IdToken<C>>`, is followed by "the method `authorize` exists for
+/// struct `Required<Option<IdToken<C>>>`, but its trait bounds were not satisfied".) A
+/// parameter that is not an extractor gives "the trait bound `MyType: FromRequest` is not
+/// satisfied" on its type, then actix's own error on the route, which names the whole handler.
+/// A type error in the body is reported in the body, with a note "return type inferred to be
+/// `…` here" on the declared return type.
 ///
 /// An unbalanced bracket in `claims = {...}` is a lexer error ("mismatched closing delimiter"),
 /// reported by rustc before the macro runs.

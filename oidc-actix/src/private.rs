@@ -25,6 +25,9 @@ use crate::token::{ClaimsType, IdToken};
 pub trait RequiredToken: Sized {
     /// The claims type to deserialize.
     type Claims: ClaimsType;
+    /// Read in a constant of the hidden parameter's type ([`TokenCheck`]), so that a wrong
+    /// token type is a compile error there, and only there.
+    const ACCEPTED: bool = true;
     /// Wraps the authorized token.
     fn from_token(token: IdToken<Self::Claims>) -> Self;
 }
@@ -45,6 +48,8 @@ impl<C: ClaimsType> RequiredToken for IdToken<C> {
 pub trait OptionalToken: Sized {
     /// The claims type to deserialize.
     type Claims: ClaimsType;
+    /// As [`RequiredToken::ACCEPTED`].
+    const ACCEPTED: bool = true;
     /// Wraps the token, if any.
     fn from_token(token: Option<IdToken<Self::Claims>>) -> Self;
 }
@@ -54,6 +59,42 @@ impl<C: ClaimsType> OptionalToken for Option<IdToken<C>> {
     fn from_token(token: Option<IdToken<C>>) -> Self {
         token
     }
+}
+
+/// The hidden parameter's type when the token type is written in a shape the macro does not
+/// recognize (a `String`, `Option<IdToken>` under `#[auth::required]`, a type alias):
+/// `<TokenCheck<T, { <T as RequiredToken>::ACCEPTED }> as RequiredParam>::Extractor`.
+///
+/// For an accepted `T` this is `Required<T>`, the same type as the direct form. For any other
+/// `T` the constant fails to compile, which is the one error the user reads (the
+/// `#[diagnostic::on_unimplemented]` message, on their type): the constant, and with it the
+/// projection, then stand for rustc's error type, and rustc reports nothing more that involves
+/// it, neither in the handler's body nor at its registration (`.to(handler)`, `#[get]`).
+/// Naming `Required<T>` directly would report the bound again at each of those places.
+///
+/// The direct form stays for the expected shapes (`IdToken<…>`, `Option<IdToken<…>>`), whose
+/// claims type may be a parameter of a surrounding `impl` that the macro cannot see, and for
+/// types that mention the handler's generic parameters: a constant cannot use either.
+pub struct TokenCheck<T, const ACCEPTED: bool>(PhantomData<fn() -> T>);
+
+/// The hidden parameter of `#[auth::required]` for the token type `T` of a [`TokenCheck`].
+pub trait RequiredParam {
+    /// `Required<T>`.
+    type Extractor;
+}
+
+impl<T: RequiredToken, const ACCEPTED: bool> RequiredParam for TokenCheck<T, ACCEPTED> {
+    type Extractor = Required<T>;
+}
+
+/// The hidden parameter of `#[auth::optional]` for the token type `T` of a [`TokenCheck`].
+pub trait OptionalParam {
+    /// `Optional<T>`.
+    type Extractor;
+}
+
+impl<T: OptionalToken, const ACCEPTED: bool> OptionalParam for TokenCheck<T, ACCEPTED> {
+    type Extractor = Optional<T>;
 }
 
 /// The hidden first parameter of a `#[auth::required]` handler.
@@ -146,6 +187,3 @@ impl<R: Responder> Responder for Guarded<R> {
         }
     }
 }
-
-/// Fails to compile, on the argument's type, when a handler argument is not an extractor.
-pub fn assert_from_request<T: FromRequest>() {}

@@ -8,7 +8,7 @@ mod deps {
     pub(crate) use my_oidc as oidc;
 }
 
-use actix_web::{App, Responder, get};
+use actix_web::{App, FromRequest, Responder, get, web};
 use my_oidc::{IdToken, auth};
 
 #[get("/string")]
@@ -29,9 +29,21 @@ async fn nested(token: Option<IdToken>) -> impl Responder {
     format!("{}", token.is_some())
 }
 
+// Extractors next to a `FromRequest` in scope: the per-extractor check names the trait by the
+// renamed crate's path, and `unused_qualifications` must not fire on it.
+#[get("/extractors/{n}")]
+#[auth::required(crate = crate::deps::oidc)]
+async fn extractors(_token: IdToken, n: web::Path<u32>) -> String {
+    n.into_inner().to_string()
+}
+
+fn is_extractor<T: FromRequest>() {}
+
 fn main() {
+    is_extractor::<web::Path<u32>>();
     let _app = App::new()
         .service(as_string)
         .service(as_path)
-        .service(nested);
+        .service(nested)
+        .service(extractors);
 }
