@@ -9,7 +9,7 @@
 //!     [--mix hot=25,fresh=15,...] [--path /protected] [--timeout SECS] [--out FILE]
 //! ```
 //!
-//! `--admin` is the second port of `examples/mock_idp.rs` and `--tokens` the directory it minted
+//! `--admin` is the second port of `tests/load/mock_idp.rs` and `--tokens` the directory it minted
 //! into; the application must fetch its keys through the provider's logged `/jwks` (its
 //! `jwks_proxy_url`), because the verdict on a token depends on which keys the application held
 //! when it answered, and that log is how we know.
