@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """The HTTP load benchmark of oidc-actix; run it through tests/load/run.sh (see BENCHMARKS.md).
 
-It starts the mock provider (examples/mock_idp.rs, which also mints the tokens) and the
-application under load (examples/bench_app.rs; with --python also py-oidc-auth under FastAPI and
+It starts the mock provider (tests/load/mock_idp.rs, which also mints the tokens) and the
+application under load (tests/load/bench_app.rs; with --python also py-oidc-auth under FastAPI and
 Flask, tests/load/py_app.py), then drives them with wrk (tests/load/wrk.lua) through every
 scenario, round-robin, for several rounds. Each measurement is one JSON line in
 results.jsonl of the run's directory (target/load/<timestamp>/); report.py turns them into

@@ -1,10 +1,10 @@
 """The reference under load: py-oidc-auth (PyPI) protecting the same routes as
-examples/bench_app.rs, for the Rust/Python ratios of the load benchmark (tests/load/run.sh).
+tests/load/bench_app.rs, for the Rust/Python ratios of the load benchmark (tests/load/run.sh).
 
     uvicorn py_app:make_fastapi --factory --workers 2          # FastAPI
     gunicorn --workers 2 'py_app:make_flask()'                 # Flask
 
-Both read BENCH_DISCOVERY_URL (the mock provider of examples/mock_idp.rs) and BENCH_AUDIENCE
+Both read BENCH_DISCOVERY_URL (the mock provider of tests/load/mock_idp.rs) and BENCH_AUDIENCE
 (default "oidc-actix-test", the audience of its tokens). Every other option keeps its
 py-oidc-auth default. Routes, each answering a short text body:
 

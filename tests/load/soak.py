@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
 """The soak test of oidc-actix; run it through tests/load/soak.sh (usage there).
 
-For each mode it starts the mock provider (examples/mock_idp.rs, which mints the tokens), the
+For each mode it starts the mock provider (tests/load/mock_idp.rs, which mints the tokens), the
 conformance example (examples/conformance.rs) fetching its keys through the provider's logged
-/jwks, and the load client (examples/soak_client.rs), which sends the mix at full speed for
+/jwks, and the load client (tests/load/soak_client.rs), which sends the mix at full speed for
 --duration seconds and judges every answer. Meanwhile this script samples the application's
 memory (VmRSS) every --rss-every seconds; before and after it reads the provider's request
 counters. Then it computes the verdicts, writes target/soak/<timestamp>/{results.json,report.md}
@@ -13,7 +13,7 @@ counters. Then it computes the verdicts, writes target/soak/<timestamp>/{results
 The verdicts (each states its numbers in the report):
 
 * no 5xx: no answer with a status of 500 or more;
-* no wrong answer: the client's judgement of every answer (see examples/soak_client.rs: a token
+* no wrong answer: the client's judgement of every answer (see tests/load/soak_client.rs: a token
   with a genuine signature must be accepted exactly when its key is in the key set the
   application held and it has not expired; forged and anonymous requests must be refused; a
   200 must name the token's `sub`; every request must be answered);

@@ -14,7 +14,7 @@
 # target/soak/<timestamp>/{results.json,report.md} (target/soak/latest points there), prints the
 # report and exits 0 when every verdict holds, 1 when one fails, 2 when the run could not be
 # made. The verdicts (no 5xx, no wrong answer, coverage, memory flat, provider requests bounded,
-# key rotation in time) are defined in tests/load/soak.py and examples/soak_client.rs.
+# key rotation in time) are defined in tests/load/soak.py and tests/load/soak_client.rs.
 # Everything listens on 127.0.0.1; the load saturates the machine's cores for --duration seconds
 # per mode.
 set -euo pipefail

@@ -39,8 +39,8 @@ use std::error::Error;
 use std::fs;
 use std::io::{BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use actix_web::{App, HttpResponse, HttpServer, web};
 use aws_lc_rs::rand::SystemRandom;
@@ -52,6 +52,9 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use oidc_actix::Algorithm;
 use oidc_actix::testing::{MockIdp, TestKey, TokenBuilder};
 use serde_json::{Value, json};
+
+mod soak_shared;
+use soak_shared::{lock, unix_us};
 
 /// How long the minted tokens stay valid: longer than any benchmark run.
 const TOKEN_LIFETIME_SECS: i64 = 6 * 3600;
@@ -339,7 +342,7 @@ fn write_tokens(idp: &MockIdp, options: &Options) -> Result<Minted, Box<dyn Erro
     // Last, so that `--expiring-in` counts from the end of minting (the run starts right after).
     let mut expiring_exp = None;
     if options.expiring > 0 {
-        let exp = unix_micros() / 1_000_000 + options.expiring_in;
+        let exp = i64::try_from(unix_us() / 1_000_000)? + options.expiring_in;
         expiring_exp = Some(exp);
         write_if_asked(
             TokenFiles::EXPIRING,
@@ -355,18 +358,11 @@ fn write_tokens(idp: &MockIdp, options: &Options) -> Result<Minted, Box<dyn Erro
     })
 }
 
-/// Microseconds since the Unix epoch: the clock every log of the soak test shares.
-fn unix_micros() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
-}
-
 /// One `GET /jwks` of the admin port: when it was asked, when its answer was ready, and the
 /// `kid`s it carried.
 struct JwksServe {
-    start_us: i64,
-    end_us: i64,
+    start_us: u64,
+    end_us: u64,
     status: u16,
     kids: Vec<String>,
 }
@@ -375,14 +371,9 @@ struct JwksServe {
 #[derive(Default)]
 struct JwksLog(Mutex<Vec<JwksServe>>);
 
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    // Each critical section pushes or copies: a panic cannot leave the log half-written.
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
 /// The key set of the provider, fetched from it (so [`MockIdp::requests`] counts it) and logged.
 async fn jwks(idp: web::Data<MockIdp>, log: web::Data<JwksLog>) -> HttpResponse {
-    let start_us = unix_micros();
+    let start_us = unix_us();
     let fetched = async {
         let mut response = awc::Client::default()
             .get(idp.jwks_uri())
@@ -413,7 +404,7 @@ async fn jwks(idp: web::Data<MockIdp>, log: web::Data<JwksLog>) -> HttpResponse 
     // read this body, which is what the soak test's oracle needs `end_us` to bound.
     lock(&log.0).push(JwksServe {
         start_us,
-        end_us: unix_micros(),
+        end_us: unix_us(),
         status: status.as_u16(),
         kids,
     });
@@ -425,7 +416,7 @@ async fn jwks(idp: web::Data<MockIdp>, log: web::Data<JwksLog>) -> HttpResponse 
 async fn jwks_log(log: web::Data<JwksLog>) -> HttpResponse {
     // Read the clock under the lock: every serve that finished before `now_us` is listed.
     let serves = lock(&log.0);
-    let now_us = unix_micros();
+    let now_us = unix_us();
     let serves: Vec<Value> = serves
         .iter()
         .map(|serve| {
@@ -462,7 +453,7 @@ async fn change_keys(idp: web::Data<MockIdp>, path: web::Path<(String, String)>)
     }
     HttpResponse::Ok().json(json!({
         "published": idp.published_kids(),
-        "at_us": unix_micros(),
+        "at_us": unix_us(),
     }))
 }
 

@@ -9,7 +9,7 @@
 //!     [--mix hot=25,fresh=15,...] [--path /protected] [--timeout SECS] [--out FILE]
 //! ```
 //!
-//! `--admin` is the second port of `examples/mock_idp.rs` and `--tokens` the directory it minted
+//! `--admin` is the second port of `tests/load/mock_idp.rs` and `--tokens` the directory it minted
 //! into; the application must fetch its keys through the provider's logged `/jwks` (its
 //! `jwks_proxy_url`), because the verdict on a token depends on which keys the application held
 //! when it answered, and that log is how we know.
@@ -71,13 +71,16 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use actix_rt::net::TcpStream;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Value, json};
+
+mod soak_shared;
+use soak_shared::{lock, unix_us};
 
 /// The `kid`s whose tokens have genuine signatures, as bits of a key-set mask. The first four
 /// are the rotation (the order of `MockIdp::rotate`).
@@ -392,18 +395,6 @@ fn options() -> Result<Options, String> {
         out: get("--out").map(PathBuf::from),
         progress: seconds("--progress", get("--progress").unwrap_or("10"))?,
     })
-}
-
-/// Microseconds since the Unix epoch: the clock the provider's logs use too.
-fn unix_us() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    // Critical sections replace or read a value: a panic cannot leave it half-written.
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 // --- tokens -----------------------------------------------------------------------------------
