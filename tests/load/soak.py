@@ -125,11 +125,13 @@ def mint_flags(mode: str, duration: float) -> list[str]:
     # Enough distinct valid tokens that the token cache (2 workers x 2048 by default) keeps
     # churning; the expiring tokens, minted last, expire in the middle of the load (which starts
     # a few seconds after minting).
-    # Warm tokens are each sent twice and never again: 600 per second of load is enough for
-    # ~21,000 requests/s with the default mix (6 % warm).
+    # Warm tokens are each sent twice and never again: 1,500 per second of load is enough for
+    # ~50,000 requests/s with the default mix (6 % warm). 600 (sized for ~21,000/s) ran out in
+    # a quick run at 37,054 requests/s (2026-12-08: coverage failed, "36000 warm tokens ran
+    # out"); minting runs at about 8,000 tokens/s, so the margin costs seconds.
     common = ["--forged", "20000", "--expired", "5000", "--bad-signature", "1000",
               "--alg-none", "2000", "--expiring", "64",
-              "--expiring-in", str(int(duration / 2) + 3), "--warm", str(int(600 * duration))]
+              "--expiring-in", str(int(duration / 2) + 3), "--warm", str(int(1500 * duration))]
     if mode == "steady":
         return ["--distinct", "50000", *common]
     return ["--distinct", "100", "--rotation", "15000", *common]
