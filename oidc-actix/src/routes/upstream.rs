@@ -25,7 +25,7 @@ const MAX_ANSWER_BYTES: usize = 256 * 1024;
 /// Why a call to the provider failed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
-pub enum UpstreamError {
+pub(crate) enum UpstreamError {
     /// The discovery document could not be loaded (503).
     Unavailable,
     /// The discovery document does not advertise this endpoint (502; 503 for the device flow).
