@@ -1,4 +1,5 @@
-//! Time, issuer, audience: registered claims a byte or a second away from the accepted value.
+//! Time, issuer, audience: registered claims a byte or a second away from the accepted value;
+//! and another client's roles under the strict preset.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -170,4 +171,43 @@ async fn an_audience_array_without_ours_is_rejected() {
         );
     }
     assert_provider_untouched(&idp, before, "a foreign audience");
+}
+
+/// The attack on a lenient default: a role `admins` that *another* client of the provider gave
+/// the user (`resource_access.other.roles`) satisfied `{"groups": ["admins"]}`. Under the strict
+/// preset only this client's roles (and the realm's, `groups`, `roles`) count.
+#[actix_web::test]
+async fn another_clients_role_does_not_pass_a_strict_deployments_role_check() {
+    let idp = MockIdp::start();
+    let strict = idp
+        .auth_builder()
+        .strict()
+        .post_logout_allow_list(oidc_actix::RedirectAllowList::new().loopback())
+        .build()
+        .expect("the test provider's builder names client id and audience");
+    let app = init_service(attacked_app(strict)).await;
+    let other_clients = idp
+        .token()
+        .claim("resource_access", json!({"other": {"roles": ["admins"]}}))
+        .sign();
+    let answer = bearer(&app, "/admins", &other_clients).await;
+    assert_eq!(answer.status, StatusCode::FORBIDDEN, "{answer:?}");
+    assert_eq!(
+        answer.detail(),
+        "Insufficient permissions based on token claims."
+    );
+    let ours = idp
+        .token()
+        .claim(
+            "resource_access",
+            json!({ oidc_actix::testing::TEST_AUDIENCE: {"roles": ["admins"]} }),
+        )
+        .sign();
+    assert_eq!(bearer(&app, "/admins", &ours).await.status, StatusCode::OK);
+    let lenient = init_service(attacked_app(idp.auth_builder().build().unwrap())).await;
+    assert_eq!(
+        bearer(&lenient, "/admins", &other_clients).await.status,
+        StatusCode::OK,
+        "py-oidc-auth's default, kept"
+    );
 }
