@@ -126,6 +126,7 @@ pub(crate) struct Config {
     pub(crate) allow_insecure_http: bool,
     /// Lower-case, without `application/`.
     pub(crate) token_type: Option<String>,
+    pub(crate) bind_login_to_browser: bool,
 }
 
 impl Config {
@@ -276,6 +277,7 @@ pub struct OidcAuthBuilder {
     allow_insecure_http: bool,
     token_type: Option<String>,
     strict: bool,
+    bind_login_to_browser: bool,
 }
 
 impl Default for OidcAuthBuilder {
@@ -305,6 +307,7 @@ impl Default for OidcAuthBuilder {
             allow_insecure_http: false,
             token_type: None,
             strict: false,
+            bind_login_to_browser: false,
         }
     }
 }
@@ -458,6 +461,20 @@ impl OidcAuthBuilder {
     pub fn require_token_type(mut self, typ: impl Into<String>) -> Self {
         let typ = typ.into().to_ascii_lowercase();
         self.token_type = non_empty(typ.strip_prefix("application/").unwrap_or(&typ));
+        self
+    }
+
+    /// Binds each login to the browser that started it (default `false`): the login route sets
+    /// an HttpOnly, SameSite=Lax cookie whose hash is sealed into the `state`, and the callback
+    /// finishes the login only for a request carrying it. Whoever obtains a login's code and
+    /// state elsewhere (a leaked redirect, a log) then cannot redeem them.
+    ///
+    /// For logins that finish at this application's callback (a browser application). A bound
+    /// login cannot finish through the token route, which is how py-oidc-auth-client's browser
+    /// login finishes (it posts the state from Python, without the browser's cookie): leave
+    /// this off where that client is used.
+    pub fn bind_login_to_browser(mut self, bind: bool) -> Self {
+        self.bind_login_to_browser = bind;
         self
     }
 
@@ -658,6 +675,7 @@ impl OidcAuthBuilder {
             post_logout_allow_list: self.post_logout_allow_list,
             allow_insecure_http: self.allow_insecure_http,
             token_type: self.token_type,
+            bind_login_to_browser: self.bind_login_to_browser,
         };
         static NEXT_ID: AtomicU64 = AtomicU64::new(1);
         let provider = Arc::new(Provider::new(config.provider_settings()));

@@ -138,6 +138,7 @@ impl LoginState {
             nonce,
             expires,
             id,
+            binding: None,
         })
     }
 

@@ -13,6 +13,7 @@ use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
+use aws_lc_rs::constant_time;
 use aws_lc_rs::digest::{SHA256, digest};
 use aws_lc_rs::hkdf::{HKDF_SHA256, Salt};
 use aws_lc_rs::rand;
@@ -59,6 +60,31 @@ pub(crate) struct LoginState {
     /// Identifies the state for single use.
     #[serde(rename = "i")]
     pub(crate) id: String,
+    /// The hash of the browser-binding cookie this login set, when binding is on
+    /// ([`binding_hash`]): only that browser can finish the login, at the callback.
+    #[serde(rename = "b", default, skip_serializing_if = "Option::is_none")]
+    pub(crate) binding: Option<String>,
+}
+
+impl LoginState {
+    /// Whether `cookie` (the request's binding cookie, if any) is the one this login set; a
+    /// login without binding is any browser's.
+    pub(crate) fn is_bound_to(&self, cookie: Option<&str>) -> bool {
+        match (&self.binding, cookie) {
+            (None, _) => true,
+            (Some(hash), Some(cookie)) => constant_time::verify_slices_are_equal(
+                hash.as_bytes(),
+                binding_hash(cookie).as_bytes(),
+            )
+            .is_ok(),
+            (Some(_), None) => false,
+        }
+    }
+}
+
+/// What a login state carries of its browser-binding cookie: base64url SHA-256 of its value.
+pub(crate) fn binding_hash(cookie: &str) -> String {
+    URL_SAFE_NO_PAD.encode(digest(&SHA256, cookie.as_bytes()))
 }
 
 /// Why a state was refused.
@@ -70,6 +96,10 @@ pub(crate) enum StateError {
     Expired,
     /// Already used at the callback.
     Replayed,
+    /// Bound to a browser that did not send its cookie (another browser, or none).
+    OtherBrowser,
+    /// Bound to a browser, and so finished at the callback only, not through the token route.
+    BoundToBrowser,
 }
 
 impl StateError {
@@ -78,6 +108,10 @@ impl StateError {
             Self::Invalid => "Invalid state",
             Self::Expired => "Login state expired; start the login again",
             Self::Replayed => "Login state already used",
+            Self::OtherBrowser => "Login state belongs to another browser",
+            Self::BoundToBrowser => {
+                "This login is bound to the browser that started it: it finishes at the callback"
+            }
         }
     }
 }
@@ -154,14 +188,16 @@ impl StateSealer {
         }
     }
 
-    /// A new state for a login towards `redirect_uri`.
-    pub(crate) fn issue(&self, redirect_uri: &str) -> LoginState {
+    /// A new state for a login towards `redirect_uri`, bound to the browser that holds the
+    /// cookie `binding` if one is given.
+    pub(crate) fn issue(&self, redirect_uri: &str, binding: Option<&str>) -> LoginState {
         LoginState {
             verifier: random_token(32),
             redirect_uri: redirect_uri.to_owned(),
             nonce: random_token(16),
             expires: now_secs() + STATE_LIFETIME.as_secs(),
             id: random_token(12),
+            binding: binding.map(binding_hash),
         }
     }
 
@@ -214,7 +250,18 @@ impl StateSealer {
 
     /// Opens a state and marks it used: a second call with the same state fails.
     pub(crate) fn consume(&self, sealed: &str) -> Result<LoginState, StateError> {
+        self.consume_if(sealed, |_| Ok(()))
+    }
+
+    /// Opens a state and, if `check` accepts it, marks it used: a state refused by `check`
+    /// (another browser's) stays usable by the one it belongs to.
+    pub(crate) fn consume_if(
+        &self,
+        sealed: &str,
+        check: impl FnOnce(&LoginState) -> Result<(), StateError>,
+    ) -> Result<LoginState, StateError> {
         let state = self.open(sealed)?;
+        check(&state)?;
         let now = now_secs();
         let mut consumed = self.consumed.lock().unwrap_or_else(PoisonError::into_inner);
         if consumed.insert(&state, now) {
@@ -232,7 +279,7 @@ mod tests {
     #[test]
     fn a_sealed_state_round_trips_and_hides_the_verifier() {
         let sealer = StateSealer::new(b"key");
-        let state = sealer.issue("http://localhost:53100/callback");
+        let state = sealer.issue("http://localhost:53100/callback", None);
         let sealed = sealer.seal(&state);
         assert!(!sealed.contains('|'));
         assert!(!sealed.contains(&state.verifier));
@@ -244,7 +291,7 @@ mod tests {
     #[test]
     fn states_are_bound_to_the_key_and_tamper_evident() {
         let sealer = StateSealer::new(b"key");
-        let sealed = sealer.seal(&sealer.issue("http://x/cb"));
+        let sealed = sealer.seal(&sealer.issue("http://x/cb", None));
         assert_eq!(
             StateSealer::new(b"other").open(&sealed),
             Err(StateError::Invalid)
@@ -268,10 +315,10 @@ mod tests {
     #[test]
     fn expired_and_replayed_states_are_refused() {
         let sealer = StateSealer::new(b"key");
-        let mut state = sealer.issue("http://x/cb");
+        let mut state = sealer.issue("http://x/cb", None);
         state.expires = now_secs() - 1;
         assert_eq!(sealer.open(&sealer.seal(&state)), Err(StateError::Expired));
-        let sealed = sealer.seal(&sealer.issue("http://x/cb"));
+        let sealed = sealer.seal(&sealer.issue("http://x/cb", None));
         assert!(sealer.consume(&sealed).is_ok());
         assert_eq!(sealer.consume(&sealed), Err(StateError::Replayed));
     }
@@ -282,7 +329,7 @@ mod tests {
     fn a_flood_of_consumed_states_never_locks_a_fresh_login_out() {
         let sealer = StateSealer::new(b"key");
         let now = now_secs();
-        let mut flood = sealer.issue("http://x/cb");
+        let mut flood = sealer.issue("http://x/cb", None);
         {
             let mut consumed = sealer.consumed.lock().unwrap();
             for i in 0..MAX_CONSUMED + 1000 {
@@ -293,7 +340,7 @@ mod tests {
             }
             assert_eq!(consumed.states.len(), MAX_CONSUMED);
         }
-        let login = sealer.seal(&sealer.issue("http://x/cb"));
+        let login = sealer.seal(&sealer.issue("http://x/cb", None));
         assert!(sealer.consume(&login).is_ok(), "a fresh login is refused");
         assert_eq!(sealer.consume(&login), Err(StateError::Replayed));
         let consumed = sealer.consumed.lock().unwrap();
@@ -308,7 +355,7 @@ mod tests {
     fn expired_consumed_states_are_purged_from_the_front() {
         let sealer = StateSealer::new(b"key");
         let mut consumed = sealer.consumed.lock().unwrap();
-        let mut state = sealer.issue("http://x/cb");
+        let mut state = sealer.issue("http://x/cb", None);
         for (id, expires) in [("a", 10), ("b", 20), ("c", 30)] {
             state.id = id.to_owned();
             state.expires = expires;
@@ -319,6 +366,41 @@ mod tests {
         assert!(consumed.insert(&state, 20));
         let left: Vec<&str> = consumed.states.iter().map(|(_, id)| id.as_str()).collect();
         assert_eq!(left, ["c", "d"]);
+    }
+
+    #[test]
+    fn a_bound_state_belongs_to_its_cookie_and_stays_usable_when_refused() {
+        let sealer = StateSealer::new(b"key");
+        let state = sealer.issue("http://x/cb", Some("the cookie"));
+        assert!(state.is_bound_to(Some("the cookie")));
+        assert!(!state.is_bound_to(Some("another cookie")));
+        assert!(!state.is_bound_to(None));
+        assert!(!sealer.seal(&state).contains("the cookie"));
+        let sealed = sealer.seal(&state);
+        let by_cookie = |cookie: Option<&'static str>| {
+            move |state: &LoginState| {
+                if state.is_bound_to(cookie) {
+                    Ok(())
+                } else {
+                    Err(StateError::OtherBrowser)
+                }
+            }
+        };
+        assert_eq!(
+            sealer.consume_if(&sealed, by_cookie(None)),
+            Err(StateError::OtherBrowser)
+        );
+        assert!(
+            sealer
+                .consume_if(&sealed, by_cookie(Some("the cookie")))
+                .is_ok()
+        );
+        assert_eq!(
+            sealer.consume_if(&sealed, by_cookie(Some("the cookie"))),
+            Err(StateError::Replayed)
+        );
+        let unbound = sealer.issue("http://x/cb", None);
+        assert!(unbound.is_bound_to(None) && unbound.is_bound_to(Some("any")));
     }
 
     #[test]

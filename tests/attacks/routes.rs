@@ -973,3 +973,100 @@ async fn a_login_works_where_access_tokens_must_be_typed() {
     let answer = callback(&app, &state).await;
     assert_eq!(answer.status, StatusCode::OK, "{answer:?}");
 }
+
+// ------------------------------------------------------------------------------------------------
+// The opt-in browser binding of a login.
+
+/// The attack: the sealed state is a bearer credential for its PKCE verifier, so whoever
+/// obtained a login's code and state (a leaked redirect, a referrer, a log) could finish it
+/// in their own session. With `bind_login_to_browser`, only the browser holding the login's
+/// HttpOnly cookie can; the state it refuses stays usable by that browser.
+#[actix_web::test]
+async fn a_login_bound_to_a_browser_finishes_only_in_that_browser() {
+    let idp = MockIdp::start();
+    let auth = idp
+        .auth_builder()
+        .bind_login_to_browser(true)
+        .build()
+        .unwrap();
+    let app = init_service(attacked_app(auth)).await;
+    let started = actix_web::test::call_service(
+        &app,
+        TestRequest::get()
+            .uri(&format!("{LOGIN}?redirect_uri={}", urlencode(REDIRECT)))
+            .to_request(),
+    )
+    .await;
+    assert_eq!(started.status(), StatusCode::FOUND);
+    let set_cookie = started
+        .headers()
+        .get("set-cookie")
+        .expect("a binding cookie")
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        set_cookie.ends_with(&format!(
+            "; Path={CALLBACK}; Max-Age=300; HttpOnly; SameSite=Lax"
+        )),
+        "{set_cookie}"
+    );
+    let cookie = set_cookie.split(';').next().unwrap().to_owned();
+    let location = started.headers().get("location").unwrap().to_str().unwrap();
+    let (state, nonce) = (
+        query_value(location, "state").unwrap(),
+        query_value(location, "nonce").unwrap(),
+    );
+    assert!(!state.contains(cookie.split('=').nth(1).unwrap()));
+    answer_login(&idp, &nonce);
+    let at_callback = |cookie: Option<String>| {
+        let mut request =
+            TestRequest::get().uri(&format!("{CALLBACK}?code=c&state={}", urlencode(&state)));
+        if let Some(cookie) = cookie {
+            request = request.insert_header(("cookie", cookie));
+        }
+        call(&app, request)
+    };
+    let before = idp.requests();
+    for (case, stolen) in [
+        ("no cookie", None),
+        (
+            "another login's cookie",
+            Some("oidc_actix_login=AAAAAAAAAAAAAAAAAAAAAA".to_owned()),
+        ),
+    ] {
+        assert_bad_request(
+            &at_callback(stolen).await,
+            "Login state belongs to another browser",
+            case,
+        );
+    }
+    assert_bad_request(
+        &exchange(&app, &state).await,
+        "This login is bound to the browser that started it: it finishes at the callback",
+        "the token route",
+    );
+    assert_provider_untouched(&idp, before, "a bound login redeemed elsewhere");
+    let finished = at_callback(Some(format!("theme=dark; {cookie}"))).await;
+    assert_eq!(finished.status, StatusCode::OK, "{finished:?}");
+    assert!(finished.set_cookie, "the binding cookie is cleared");
+    assert_bad_request(
+        &at_callback(Some(cookie)).await,
+        "Login state already used",
+        "replay by the browser itself",
+    );
+}
+
+/// Without the option (the default), a login sets no cookie: py-oidc-auth-client's browser
+/// login finishes through the token route, from Python, where no cookie comes along.
+#[actix_web::test]
+async fn an_unbound_login_sets_no_cookie_and_finishes_through_the_token_route() {
+    let idp = MockIdp::start();
+    let app = init_service(attacked_app(idp.auth_builder().build().unwrap())).await;
+    let answer = login(&app, REDIRECT).await;
+    assert!(!answer.set_cookie, "{answer:?}");
+    let location = answer.location.unwrap();
+    answer_login(&idp, &query_value(&location, "nonce").unwrap());
+    let exchanged = exchange(&app, &query_value(&location, "state").unwrap()).await;
+    assert_eq!(exchanged.status, StatusCode::OK, "{exchanged:?}");
+}

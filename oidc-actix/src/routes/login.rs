@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 
+use actix_web::http::header::{HeaderValue, SET_COOKIE};
 use actix_web::{HttpRequest, HttpResponse, ResponseError};
 use serde_json::{Map, Value};
 
@@ -10,7 +11,9 @@ use super::upstream;
 use super::{bad_request, redirect, with_query};
 use crate::clock;
 use crate::config::OidcAuth;
-use crate::login_state::{MAX_REDIRECT_URI_BYTES, pkce_challenge};
+use crate::login_state::{
+    LoginState, MAX_REDIRECT_URI_BYTES, STATE_LIFETIME, StateError, pkce_challenge, random_token,
+};
 use crate::provider::Reason;
 use crate::verify::{Failure, TokenRules, Verified, verify};
 
@@ -68,7 +71,39 @@ pub(super) fn scope_list<'a>(
     scopes.join(" ")
 }
 
-pub(super) async fn login(auth: OidcAuth, req: HttpRequest) -> HttpResponse {
+/// The browser-binding cookie (`bind_login_to_browser`): set by the login, read by the callback.
+const BINDING_COOKIE: &str = "oidc_actix_login";
+
+/// The `Set-Cookie` value of the binding cookie: HttpOnly (no script reads it), SameSite=Lax
+/// (sent on the provider's top-level redirect to the callback, not on cross-site requests),
+/// scoped to the callback's path, Secure where the application is reached over https, and
+/// living as long as a login state. An empty `value` with `max_age` 0 clears it.
+fn binding_cookie(req: &HttpRequest, value: &str, max_age: u64, path: &str) -> String {
+    let secure = req.connection_info().scheme() == "https";
+    format!(
+        "{BINDING_COOKIE}={value}; Path={path}; Max-Age={max_age}; HttpOnly; SameSite=Lax{}",
+        if secure { "; Secure" } else { "" }
+    )
+}
+
+/// The request's binding cookie, if it sent one.
+fn binding_from(req: &HttpRequest) -> Option<String> {
+    let header = req
+        .headers()
+        .get(actix_web::http::header::COOKIE)?
+        .to_str()
+        .ok()?;
+    header.split(';').find_map(|pair| {
+        let (name, value) = pair.trim().split_once('=')?;
+        (name == BINDING_COOKIE).then(|| value.to_owned())
+    })
+}
+
+pub(super) async fn login(
+    auth: OidcAuth,
+    req: HttpRequest,
+    callback_path: Option<String>,
+) -> HttpResponse {
     let Some(query) = query(&req) else {
         return bad_request("Invalid query string");
     };
@@ -109,7 +144,8 @@ pub(super) async fn login(auth: OidcAuth, req: HttpRequest) -> HttpResponse {
         Ok(endpoint) => endpoint,
         Err(e) => return e.error_response(),
     };
-    let state = auth.sealer().issue(redirect_uri);
+    let binding = config.bind_login_to_browser.then(|| random_token(16));
+    let state = auth.sealer().issue(redirect_uri, binding.as_deref());
     let sealed = auth.sealer().seal(&state);
     let challenge = pkce_challenge(&state.verifier);
     let location = with_query(
@@ -126,7 +162,19 @@ pub(super) async fn login(auth: OidcAuth, req: HttpRequest) -> HttpResponse {
             ("code_challenge_method", "S256"),
         ],
     );
-    redirect(&location)
+    let mut response = redirect(&location);
+    if let Some(binding) = binding {
+        let cookie = binding_cookie(
+            &req,
+            &binding,
+            STATE_LIFETIME.as_secs(),
+            callback_path.as_deref().unwrap_or("/"),
+        );
+        if let Ok(cookie) = HeaderValue::from_str(&cookie) {
+            response.headers_mut().append(SET_COOKIE, cookie);
+        }
+    }
+    response
 }
 
 pub(super) async fn callback(auth: OidcAuth, req: HttpRequest) -> HttpResponse {
@@ -150,7 +198,17 @@ pub(super) async fn callback(auth: OidcAuth, req: HttpRequest) -> HttpResponse {
     ) else {
         return bad_request("Missing code or state");
     };
-    let state = match auth.sealer().consume(sealed) {
+    // A state bound to another browser (or to one that did not send its cookie) is refused
+    // and stays usable by its own browser.
+    let cookie = binding_from(&req);
+    let bound = |state: &LoginState| {
+        if state.is_bound_to(cookie.as_deref()) {
+            Ok(())
+        } else {
+            Err(StateError::OtherBrowser)
+        }
+    };
+    let state = match auth.sealer().consume_if(sealed, bound) {
         Ok(state) => state,
         Err(e) => return bad_request(e.detail()),
     };
@@ -168,9 +226,12 @@ pub(super) async fn callback(auth: OidcAuth, req: HttpRequest) -> HttpResponse {
         return HttpResponse::BadGateway().json(serde_json::json!({ "detail": why }));
     }
     // Tokens, like the token route's: never stored by a browser or a proxy.
-    HttpResponse::Ok()
-        .insert_header(("cache-control", "no-store"))
-        .json(answer.token)
+    let mut response = HttpResponse::Ok();
+    response.insert_header(("cache-control", "no-store"));
+    if state.binding.is_some() {
+        response.insert_header((SET_COOKIE, binding_cookie(&req, "", 0, req.path())));
+    }
+    response.json(answer.token)
 }
 
 /// Verifies the ID token of a code exchange (OIDC Core §3.1.3.7): signature by the provider's

@@ -155,7 +155,12 @@ impl OidcAuth {
                     continue;
                 };
                 let handler = match route {
-                    AuthRoute::Login => web::get().to(login::login),
+                    AuthRoute::Login => {
+                        let callback = routes.full_path(AuthRoute::Callback);
+                        web::get().to(move |auth: OidcAuth, req: HttpRequest| {
+                            login::login(auth, req, callback.clone())
+                        })
+                    }
                     AuthRoute::Callback => web::get().to(login::callback),
                     AuthRoute::Token => {
                         let own_path = path.clone();

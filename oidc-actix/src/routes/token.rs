@@ -12,7 +12,7 @@ use super::{as_int, bad_request};
 use crate::clock;
 use crate::config::OidcAuth;
 use crate::error::detail_response;
-use crate::login_state::{StateError, StateSealer};
+use crate::login_state::{LoginState, StateError, StateSealer};
 
 /// The most a token request body may weigh.
 const MAX_FORM_BYTES: usize = 64 * 1024;
@@ -240,7 +240,15 @@ pub(crate) fn upstream_form(
         } => {
             let verifier = match verifier {
                 Some(sealed) if StateSealer::is_sealed(&sealed) => {
-                    let state = sealer.consume(&sealed).map_err(StateError::detail)?;
+                    // No cookie comes with a token request (py-oidc-auth-client posts it): a
+                    // login bound to a browser is finished by that browser at the callback.
+                    let unbound = |state: &LoginState| match state.binding {
+                        Some(_) => Err(StateError::BoundToBrowser),
+                        None => Ok(()),
+                    };
+                    let state = sealer
+                        .consume_if(&sealed, unbound)
+                        .map_err(StateError::detail)?;
                     if redirect_uri
                         .as_deref()
                         .is_some_and(|given| given != state.redirect_uri)
