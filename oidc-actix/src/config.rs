@@ -551,18 +551,22 @@ impl OidcAuthBuilder {
             ("discovery_url", &self.discovery_url),
             ("jwks_uri", &self.jwks_uri),
         ] {
-            if let Some(value) = value.as_ref().filter(|url| is_insecure(url)) {
-                if !self.allow_insecure_http {
-                    return Err(ConfigError::InsecureUrl {
-                        option,
-                        value: value.clone(),
-                    });
-                }
-                log::warn!(
-                    "oidc-actix: `{option}` is plain http to a host other than loopback \
-                     ({value}), allowed by `allow_insecure_http`: for development only"
-                );
+            if let Some(value) = value.as_ref().filter(|url| is_insecure(url))
+                && !self.allow_insecure_http
+            {
+                return Err(ConfigError::InsecureUrl {
+                    option,
+                    value: value.clone(),
+                });
             }
+        }
+        if self.allow_insecure_http {
+            // Also for discovered endpoints, which are only known later.
+            log::warn!(
+                "oidc-actix: `allow_insecure_http` is on: the provider may be called over plain \
+                 http beyond loopback, where tokens, codes and keys can be read or replaced. For \
+                 development only."
+            );
         }
         if self.discovery_url.is_none() && (self.jwks_uri.is_none() || self.issuer.is_none()) {
             return Err(ConfigError::NoProvider);
