@@ -443,7 +443,14 @@ async fn a_device_route_answering_503_sends_the_client_to_the_code_flow() {
         .remove("device_authorization_endpoint")
         .expect("the provider advertises a device endpoint");
     let without_device = JsonServer::start(&discovery);
-    let app = ConformanceApp::for_client(&without_device.url(), PUBLIC_CLIENT);
+    // Served from another address than the issuer's, the document names an issuer its URL is
+    // not for (OpenID Connect Discovery §4.3): `OIDC_ISSUER` says that is intended.
+    let app = ConformanceApp::start(&[
+        ("OIDC_DISCOVERY_URL", &without_device.url()),
+        ("OIDC_CLIENT_ID", PUBLIC_CLIENT.id),
+        ("OIDC_AUDIENCE", PUBLIC_CLIENT.id),
+        ("OIDC_ISSUER", idp.issuer()),
+    ]);
     let scratch = ScratchDir::new();
     let store = scratch.file("token-store.json");
     let ports = ["--redirect-ports", "53104,53105,53100,53101,53102,53103"];

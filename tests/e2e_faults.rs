@@ -243,7 +243,12 @@ async fn real_idp_key_rotation_under_load_accepts_both_keys_then_drops_the_remov
         "{} key-set fetches in {elapsed:?}; the documented bound is {fetch_bound}",
         counts.jwks
     );
-    assert_eq!(counts.discovery, 0);
+    // The discovery document is read again with the key set's TTL, no more often.
+    assert!(
+        counts.discovery <= per(ttl),
+        "{} discovery reads in {elapsed:?}, TTL {ttl:?}",
+        counts.discovery
+    );
     server.stop().await;
 }
 
