@@ -24,7 +24,7 @@ cd "$(dirname "$0")"
 export RUSTC_BOOTSTRAP=1
 SANITIZER="${FUZZ_SANITIZER:-address}"
 KEEP="${FUZZ_KEEP:-45}"
-TARGETS=(jwt claims token_route state provider_documents macro_args)
+TARGETS=(jwt claims token_route state provider_documents macro_args differential)
 
 usage() {
     sed -n '2,6p' "$0" | sed 's/^# \{0,1\}//'

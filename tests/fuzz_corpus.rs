@@ -201,6 +201,11 @@ fn macro_args_corpus_replays() {
     replay_target("macro_args");
 }
 
+#[test]
+fn differential_corpus_replays() {
+    replay_target("differential");
+}
+
 /// Each seed has the outcome it was written for: valid tokens verify, attacks do not, and so
 /// on. With `OIDC_ACTIX_FUZZ_WRITE_SEEDS=<folder>`, the seeds are also written to
 /// `<folder>/<target>/<name>` for libFuzzer (`fuzz/run.sh` does this).
@@ -280,6 +285,32 @@ fn every_fuzz_target_is_replayed() {
                 "fuzz/{kind}/{folder}/ is no target's"
             );
         }
+    }
+}
+
+/// The `differential` seeds have the verdicts their names say: `valid-…` both validators accept,
+/// `refused-…` neither, `stricter-…` jsonwebtoken alone. The `stricter-…` seeds are the cases
+/// of oidc-actix's strictness that `fuzz/targets/differential.rs` and `HARDENING.md` list, so
+/// the list stays true: if jsonwebtoken came to refuse one, or oidc-actix to accept one, the
+/// list would be wrong and this test fails.
+#[test]
+fn differential_seeds_have_the_verdicts_their_names_say() {
+    for seed in targets::differential::seeds() {
+        let (ours, theirs) = targets::differential::verdicts(&seed.data)
+            .unwrap_or_else(|| panic!("{}: not an input of the target", seed.name));
+        let name = seed.name.strip_prefix("seed-").unwrap_or(&seed.name);
+        let (class, _) = name.split_once('-').unwrap_or((name, ""));
+        let expected = match class {
+            "valid" => (true, true),
+            "refused" => (false, false),
+            "stricter" => (false, true),
+            _ => panic!("{name}: a differential seed is valid-, refused- or stricter-"),
+        };
+        assert_eq!(
+            (ours.is_ok(), theirs.is_ok()),
+            expected,
+            "{name}: oidc-actix {ours:?}, jsonwebtoken {theirs:?}"
+        );
     }
 }
 

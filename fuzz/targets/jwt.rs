@@ -13,7 +13,7 @@ use super::{ISSUER, LEEWAY, NOW, Outcome, Seed, key_members, split_mode, verify,
 
 /// The keys the signed-token mode signs with: one per key type, EdDSA and RS256 first because
 /// their signatures are deterministic (so a corpus input always yields the same token).
-const SIGNERS: [TestKey; 4] = [
+pub(crate) const SIGNERS: [TestKey; 4] = [
     TestKey::EdDsa,
     TestKey::Rs256,
     TestKey::Es256,
