@@ -227,6 +227,16 @@ pub(crate) fn check(
     if payload.get("iss").and_then(Value::as_str) != Some(keys.issuer.as_str()) {
         return Err(InvalidToken::WrongIssuer.into());
     }
+    // StringOrURI or an array of them (RFC 7519 §4.1.3), whether or not an audience is checked:
+    // a list that holds ours beside a number is malformed, not ours.
+    let aud_is_well_formed = match payload.get("aud") {
+        None | Some(Value::String(_)) => true,
+        Some(Value::Array(auds)) => auds.iter().all(Value::is_string),
+        Some(_) => false,
+    };
+    if !aud_is_well_formed {
+        return Err(InvalidToken::InvalidClaim("aud").into());
+    }
     if let Some(audience) = rules.audience {
         let ours = match payload.get("aud") {
             Some(Value::String(aud)) => aud == audience,

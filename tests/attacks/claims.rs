@@ -140,35 +140,43 @@ async fn an_audience_array_without_ours_is_rejected() {
     let (auth, before) = warm(&idp).await;
     let app = init_service(attacked_app(auth)).await;
     let ours = oidc_actix::testing::TEST_AUDIENCE;
+    const WRONG: &str = "wrong audience";
+    // Not StringOrURI or a list of them (RFC 7519 §4.1.3): malformed, even holding ours (a list
+    // of ours and a number was accepted, found by the `differential` fuzz target).
+    const MALFORMED: &str = "invalid aud claim";
     let arrays = [
-        (json!(["other", "more"]), "two other audiences"),
-        (json!([]), "empty"),
-        (json!([format!("{ours} ")]), "ours with a trailing space"),
-        (json!([ours.to_uppercase()]), "ours in upper case"),
+        (json!(["other", "more"]), "two other audiences", WRONG),
+        (json!([]), "empty", WRONG),
+        (
+            json!([format!("{ours} ")]),
+            "ours with a trailing space",
+            WRONG,
+        ),
+        (json!([ours.to_uppercase()]), "ours in upper case", WRONG),
         (
             json!([format!("{ours}x"), format!("x{ours}")]),
             "ours as a prefix and a suffix",
+            WRONG,
         ),
-        (json!([[ours]]), "ours nested in another array"),
-        (json!([{ "aud": ours }]), "ours inside an object"),
-        (json!([null, 1, true]), "no strings at all"),
+        (json!([[ours]]), "ours nested in another array", MALFORMED),
+        (json!([{ "aud": ours }]), "ours inside an object", MALFORMED),
+        (json!([null, 1, true]), "no strings at all", MALFORMED),
+        (json!([ours, 5]), "ours beside a number", MALFORMED),
+        (json!(7), "a number", MALFORMED),
         (
             json!(format!("other {ours}")),
             "ours inside a space-separated string",
+            WRONG,
         ),
         (
             json!(format!("other,{ours}")),
             "ours inside a comma-separated string",
+            WRONG,
         ),
     ];
-    for (aud, case) in arrays {
+    for (aud, case, why) in arrays {
         let token = idp.token().sub("admin").claim("aud", aud).sign();
-        assert_invalid_token(
-            &bearer(&app, "/whoami", &token).await,
-            "wrong audience",
-            &token,
-            case,
-        );
+        assert_invalid_token(&bearer(&app, "/whoami", &token).await, why, &token, case);
     }
     assert_provider_untouched(&idp, before, "a foreign audience");
 }
