@@ -11,6 +11,8 @@ use std::str::FromStr as _;
 use std::sync::OnceLock;
 use std::time::Duration;
 
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk};
 use jsonwebtoken::{DecodingKey, Validation};
 use oidc_actix::__fuzz::{self, KeySet, Verified};
@@ -335,6 +337,10 @@ pub fn verdicts(data: &[u8]) -> Option<(Result<(), String>, Result<(), String>)>
 ///   `DecodingKey::from_jwk` reads neither);
 /// * a token over 16 KiB (the library's default `max_token_bytes`).
 ///
+/// Where oidc-actix accepts what jsonwebtoken refuses, by design and harmless, the classes of
+/// [`Difference`] (a `differs-…` seed each): they are told from the input itself, never from
+/// jsonwebtoken's error, and anything else oidc-actix accepts and jsonwebtoken refuses fails.
+///
 /// Both refuse (seeds `refused-…`) HMAC, even over a published `oct` JWK (neither allow-list has
 /// it), and bytes that are not UTF-8 in the claims set. RSA keys under 2048 bits are not
 /// compared by running (no test key is smaller): jsonwebtoken's verifiers are aws-lc-rs's
@@ -347,13 +353,91 @@ pub fn run(data: &[u8]) -> Outcome {
     let Ok(verified) = ours else {
         return Outcome::Rejected;
     };
-    let claims = theirs.unwrap_or_else(|why| {
-        panic!("oidc-actix accepted a token that jsonwebtoken rejects ({why}): {raw}")
-    });
+    let claims = match theirs {
+        Ok(claims) => claims,
+        Err(why) => match Difference::of(&raw, &case.jwks()) {
+            // Accepted here, refused there, by design: nothing more to compare.
+            Some(_) => return Outcome::Accepted,
+            None => panic!("oidc-actix accepted a token that jsonwebtoken rejects ({why}): {raw}"),
+        },
+    };
     let payload: Value = serde_json::from_slice(&verified.payload_json)
         .unwrap_or_else(|e| panic!("a verified payload does not parse: {e}"));
     assert_eq!(payload, claims, "the validators read other claims: {raw}");
     Outcome::Accepted
+}
+
+/// Why oidc-actix may accept a token that jsonwebtoken refuses: each a difference of
+/// representation or of members neither the checks nor the key choice read, found by this
+/// target (`HARDENING.md`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Difference {
+    /// `exp` or `nbf` is a number outside jsonwebtoken's `u64` seconds (negative, or 2⁶⁴ and
+    /// more). RFC 7519's NumericDate is any JSON number: an expiry past every clock, a start
+    /// before 1970; oidc-actix compares them as they are.
+    NumericDateBeyondU64,
+    /// The header has a member oidc-actix never reads (`x5c`, `jwk`, `cty`, `url`, `zip`, …)
+    /// with a JSON type jsonwebtoken's `Header` refuses, or has `b64` (RFC 7797), whose
+    /// unencoded payloads need `crit`, which oidc-actix refuses: keys come from the key set
+    /// only, and the signature is checked over the encoded payload as always.
+    UnreadHeaderMember,
+    /// A JWK member oidc-actix never reads (`x5c`, `x5u`, `x5t`, …) has a JSON type
+    /// jsonwebtoken's `Jwk` refuses.
+    UnreadJwkMember,
+    /// An RSA JWK's `n` or `e` starts with a zero byte (RFC 7518 §6.3.1 asks for the shortest
+    /// form): the same integer, which oidc-actix reads leniently.
+    RsaLeadingZeros,
+}
+
+impl Difference {
+    /// The class of `raw` against `jwks`, if it is one.
+    fn of(raw: &str, jwks: &Value) -> Option<Self> {
+        let part = |index: usize| -> Option<Value> {
+            let segment = raw.split('.').nth(index)?;
+            serde_json::from_slice(&URL_SAFE_NO_PAD.decode(segment).ok()?).ok()
+        };
+        let beyond_u64 = |value: &Value| {
+            value
+                .as_f64()
+                .is_some_and(|seconds| !(0.0..18_446_744_073_709_551_616.0).contains(&seconds))
+        };
+        if let Some(payload) = part(1)
+            && ["exp", "nbf"]
+                .iter()
+                .any(|name| payload.get(name).is_some_and(beyond_u64))
+        {
+            return Some(Self::NumericDateBeyondU64);
+        }
+        if let Some(header) = part(0)
+            && (header.get("b64").is_some()
+                || serde_json::from_value::<jsonwebtoken::Header>(header).is_err())
+        {
+            return Some(Self::UnreadHeaderMember);
+        }
+        let keys = jwks["keys"].as_array()?;
+        for jwk in keys {
+            let read: Map<String, Value> = [
+                "kty", "use", "key_ops", "alg", "kid", "n", "e", "crv", "x", "y",
+            ]
+            .iter()
+            .filter_map(|name| Some((name.to_string(), jwk.get(*name)?.clone())))
+            .collect();
+            let parses = |jwk: Value| serde_json::from_value::<Jwk>(jwk).is_ok();
+            if !parses(jwk.clone()) && parses(Value::Object(read)) {
+                return Some(Self::UnreadJwkMember);
+            }
+            let leading_zero = |name: &str| {
+                jwk.get(name)
+                    .and_then(Value::as_str)
+                    .and_then(|text| URL_SAFE_NO_PAD.decode(text).ok())
+                    .is_some_and(|bytes| bytes.len() > 1 && bytes[0] == 0)
+            };
+            if jwk["kty"] == "RSA" && (leading_zero("n") || leading_zero("e")) {
+                return Some(Self::RsaLeadingZeros);
+            }
+        }
+        None
+    }
 }
 
 /// A mode-`1` input: flags, header and payload, and a JWK patch if any.
@@ -392,12 +476,13 @@ fn claims_text(changes: &[(&str, &str)]) -> String {
     format!("{{{}}}", members.join(","))
 }
 
-/// Inputs that both validators accept (`valid-…`), that both refuse (`refused-…`), and where
-/// oidc-actix alone refuses (`stricter-…`, one per case [`run`] lists).
+/// Inputs that both validators accept (`valid-…`), that both refuse (`refused-…`), where
+/// oidc-actix alone refuses (`stricter-…`, one per case [`run`] lists), and where it alone
+/// accepts (`differs-…`, one or more per [`Difference`]).
 pub fn seeds() -> Vec<Seed> {
     let mut seeds = Vec::new();
     let mut add = |name: &str, data: Vec<u8>| {
-        let expected = if name.starts_with("valid-") {
+        let expected = if name.starts_with("valid-") || name.starts_with("differs-") {
             Outcome::Accepted
         } else {
             Outcome::Rejected
@@ -575,6 +660,36 @@ pub fn seeds() -> Vec<Seed> {
             ),
         ),
         ("stricter-jwk-use-enc", patched('8', json!({"use": "enc"}))),
+        ("differs-exp-beyond-u64", with(&[("exp", "1e20")])),
+        ("differs-negative-nbf", with(&[("nbf", "-1")])),
+        (
+            "differs-header-x5c-number",
+            signed(
+                '4',
+                &json!({"alg": "EdDSA", "kid": TestKey::EdDsa.kid(), "x5c": 5}),
+                &valid,
+                None,
+            ),
+        ),
+        (
+            "differs-header-b64",
+            signed(
+                '4',
+                &json!({"alg": "EdDSA", "kid": TestKey::EdDsa.kid(), "b64": false}),
+                &valid,
+                None,
+            ),
+        ),
+        ("differs-jwk-x5t-number", patched('8', json!({"x5t": 5}))),
+        (
+            "differs-rsa-e-leading-zero",
+            signed(
+                '9',
+                &header(TestKey::Rs256),
+                &valid,
+                Some(json!({"e": "AAEAAQ"})),
+            ),
+        ),
         (
             "stricter-jwk-key-ops-sign",
             patched('8', json!({"key_ops": ["sign"]})),
