@@ -5,7 +5,10 @@
 //! `Validation` that says what oidc-actix checks; the target fails when oidc-actix accepts a
 //! token that jsonwebtoken rejects. Where oidc-actix is stricter, the input is `Rejected`; the
 //! seeds named `stricter-…` are those cases, one each, and `tests/fuzz_corpus.rs` checks that
-//! jsonwebtoken accepts every one of them and oidc-actix none (see [`run`] for the list).
+//! jsonwebtoken accepts every one of them and oidc-actix none (see [`run`] for the list). Five
+//! accepted differences, harmless by design, go the other way (oidc-actix accepts, jsonwebtoken
+//! refuses): each is detected from the input, jsonwebtoken's verdict then reads those members as
+//! oidc-actix does, and the `difference-…` seeds check both verdicts (see [`run`]).
 
 use std::str::FromStr as _;
 use std::sync::OnceLock;
