@@ -598,9 +598,22 @@ async fn a_token_with_non_utf8_bytes_in_a_member_nobody_reads_is_rejected() {
         header_for(TestKey::Rs256).as_bytes(),
         &[&text.as_bytes()[..text.len() - 1], b",\"x\":\"\xff\"}"].concat(),
     );
+    // A lone UTF-16 surrogate is an escape of no character (RFC 8259 §8.2), and a name twice
+    // is what RFC 7515 §4 forbids in a header; both in a member nobody reads passed the header
+    // parse (found by the differential fuzz target) until the header was parsed strictly.
+    let surrogate = TestKey::Rs256.sign_compact(
+        br#"{"alg":"RS256","typ":"JWT","kid":"rsa1-RS256","kd":"\ud800x"}"#,
+        &payload,
+    );
+    let twice = TestKey::Rs256.sign_compact(
+        br#"{"alg":"RS256","typ":"JWT","kid":"rsa1-RS256","x":1,"x":2}"#,
+        &payload,
+    );
     for (token, case) in [
         (&in_header, "0xFF in an unread header member"),
         (&in_payload, "0xFF in an extra claim"),
+        (&surrogate, "a lone surrogate in an unread header member"),
+        (&twice, "an unread header member twice"),
     ] {
         for path in ["/whoami", "/tenant"] {
             let answer = bearer(&app, path, token).await;
@@ -610,5 +623,13 @@ async fn a_token_with_non_utf8_bytes_in_a_member_nobody_reads_is_rejected() {
                 "{case} at {path}: {answer:?}"
             );
         }
+    }
+    for (token, case) in [(&surrogate, "surrogate"), (&twice, "twice")] {
+        crate::assert_invalid_token(
+            &bearer(&app, "/whoami", token).await,
+            "malformed token: header",
+            token,
+            case,
+        );
     }
 }
