@@ -625,7 +625,7 @@ async fn a_token_with_non_utf8_bytes_in_a_member_nobody_reads_is_rejected() {
         }
     }
     for (token, case) in [(&surrogate, "surrogate"), (&twice, "twice")] {
-        crate::assert_invalid_token(
+        assert_invalid_token(
             &bearer(&app, "/whoami", token).await,
             "malformed token: header",
             token,
