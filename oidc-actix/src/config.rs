@@ -485,6 +485,8 @@ impl OidcAuthBuilder {
     /// constraints (`groups`, `roles`, …) count only this client's roles under
     /// `resource_access` (by default a role `admins` of *any* client satisfies
     /// `{"groups": ["admins"]}`). Each missing option is [`ConfigError::RequiredByStrict`].
+    /// The role scope travels with every authenticated request, as default claims do: one
+    /// shared reference-count increment per request, which the lenient default does without.
     pub fn strict(mut self) -> Self {
         self.strict = true;
         self
